@@ -39,8 +39,21 @@ struct wr_decode_result {
  * counted in res->drops: a payload that is not one of the forms counts once
  * as WR_DROP_MALFORMED; each SenML record that fails counts once under its
  * own reason; records beyond max_events count as WR_DROP_TOO_MANY_RECORDS.
- * Returns WR_OK (even when everything was dropped) or WR_E_INVAL for NULL
- * arguments. Thread-safe; borrows everything.
+ * Returns WR_OK (even when everything was dropped), WR_E_INVAL for NULL
+ * arguments (spec->key_template and spec->value_field included; events may be
+ * NULL only when max_events is 0) or an unknown spec->format, or WR_E_NOMEM when the JSON parser ran out of memory (then
+ * nothing is counted in res and the message may be retried).
+ * Thread-safe; borrows everything.
+ *
+ * Details: a JSON object's value may also be a numeric string ("21.5"); its
+ * time may be a number (per time_unit), a numeric string or an RFC 3339
+ * string; times are rounded to the ms and must lie in years 1970..9999, else
+ * WR_DROP_BAD_TIME. SenML: value = bv + v, or bs + s when v is absent;
+ * vs/vb/vd-only records are WR_DROP_NO_VALUE; times below 2^28 s are relative
+ * (RFC 8428) and give has_time = false; an empty pack yields nothing.
+ * Only records that would have become events count as TOO_MANY_RECORDS.
+ * A JSON payload containing a "\u0000" escape, and numeric text longer than
+ * 330 characters, are WR_DROP_MALFORMED.
  */
 int wr_decode_message(const struct wr_decode_spec *spec, const char *topic, size_t topic_len,
                       const void *payload, size_t payload_len, struct wr_event *events,

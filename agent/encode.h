@@ -14,7 +14,7 @@
  *   {"v":1,"agent":"gw-1","seq":7,"sent_ms":1700000123456,
  *    "groups":[{"stream":"temp","size_s":60,"results":[
  *       {"id":"3f1c9a0b6e2d4c17","key":"dev1","start":1700000040,"rev":0,
- *        "count":3,"sum":63.5,"min":20.5,"max":22,"mean":21.1666666666667}]}]}
+ *        "count":3,"sum":63.5,"min":20.5,"max":22,"mean":21.166666666666668}]}]}
  *
  * Only the stream's configured aggregates are written (count always).
  * Numbers use the shortest text that reads back to the same double.
@@ -54,7 +54,9 @@ int wr_encoder_finish(struct wr_encoder *enc, size_t *len_out);
 
 /**
  * The idempotency key of a result: 16 lowercase hex digits of FNV-1a 64 over
- * "agent\0stream\0key\0<start_ms>\0<revision>". out must hold 17 bytes.
+ * "agent\0stream\0key\0<start_ms>\0<size_s>\0<revision>" (decimal numbers).
+ * The window size is included so that a rolled-up result never shares a key
+ * with the finer results it replaced. out must hold 17 bytes.
  */
 void wr_encode_idempotency_key(const char *agent_id, const char *stream_name,
                                const struct wr_result *result, char out[17]);
