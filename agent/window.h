@@ -124,6 +124,12 @@ void wr_window_clock_jump(struct wr_window *w, int64_t delta_ms);
 int wr_window_checkpoint(struct wr_window *w, wr_window_visit_fn visit, void *ctx);
 
 /**
+ * Mark every window changed, so the next checkpoint writes them all again.
+ * For a checkpoint whose walk succeeded but whose commit then failed.
+ */
+void wr_window_mark_all_dirty(struct wr_window *w);
+
+/**
  * Windows of this stream that start before *floor_ms can no longer exist in
  * the engine: a store may delete their checkpoints.
  */
