@@ -1,0 +1,370 @@
+#include "forward.h"
+
+#include <string.h>
+
+#include "encode.h"
+#include "plat_log.h"
+#include "plat_mem.h"
+#include "wr_error.h"
+
+#define MOD "forward"
+#define SLOT_BITS 10u
+#define SLOT_MASK ((1u << SLOT_BITS) - 1u)
+
+/* One upstream message awaiting its PUBACK. */
+struct slot {
+    bool used;
+    uint32_t generation; /* bumped on every release so stale acks are ignored */
+    uint64_t *ids;
+    size_t n;
+    uint64_t sent_mono_ms;
+};
+
+struct wr_forward {
+    char *agent_id;
+    char *topic;
+    char **stream_names;
+    unsigned *stream_aggregates;
+    size_t n_streams;
+    uint32_t max_results;
+    uint32_t max_bytes;
+    uint32_t max_delay_ms;
+    uint32_t resend_per_s;
+
+    struct slot *slots;
+    uint32_t n_slots;
+
+    struct wr_forward_cursor cursor;
+    struct wr_forward_row *rows; /* max_results: rows read, the unsent tail carried over */
+    size_t n_carry;
+    char *msg;                   /* max_bytes + 1 */
+    uint64_t seq;
+
+    /* When to send: fresh results wait for a full batch or max_delay; a
+     * backlog (after restart, rewind or a size-limited batch) goes at once. */
+    uint64_t pending;
+    uint64_t pending_since_mono_ms;
+    bool catching_up;
+
+    /* Token bucket pacing results per second. */
+    double tokens;
+    uint64_t refill_mono_ms;
+
+    struct wr_forward_stats stats;
+};
+
+void wr_forward_destroy(struct wr_forward *fw)
+{
+    if (fw == NULL)
+        return;
+    for (uint32_t i = 0; fw->slots != NULL && i < fw->n_slots; i++)
+        plat_free(fw->slots[i].ids);
+    for (size_t i = 0; fw->stream_names != NULL && i < fw->n_streams; i++)
+        plat_free(fw->stream_names[i]);
+    plat_free(fw->slots);
+    plat_free(fw->stream_names);
+    plat_free(fw->stream_aggregates);
+    plat_free(fw->rows);
+    plat_free(fw->msg);
+    plat_free(fw->agent_id);
+    plat_free(fw->topic);
+    plat_free(fw);
+}
+
+static int copy_params(struct wr_forward *fw, const struct wr_forward_params *p)
+{
+    fw->agent_id = plat_strdup(p->agent_id);
+    fw->topic = plat_strdup(p->topic);
+    fw->stream_names = plat_calloc(p->n_streams, sizeof(*fw->stream_names));
+    fw->stream_aggregates = plat_calloc(p->n_streams, sizeof(*fw->stream_aggregates));
+    if (fw->agent_id == NULL || fw->topic == NULL || fw->stream_names == NULL ||
+        fw->stream_aggregates == NULL)
+        return WR_E_NOMEM;
+    fw->n_streams = p->n_streams;
+    for (size_t i = 0; i < p->n_streams; i++) {
+        fw->stream_names[i] = plat_strdup(p->stream_names[i]);
+        if (fw->stream_names[i] == NULL)
+            return WR_E_NOMEM;
+        fw->stream_aggregates[i] = p->stream_aggregates[i];
+    }
+    return WR_OK;
+}
+
+int wr_forward_create(const struct wr_forward_params *p, struct wr_forward **out)
+{
+    struct wr_forward *fw;
+    int rc;
+
+    if (p == NULL || out == NULL || p->agent_id == NULL || p->topic == NULL ||
+        p->stream_names == NULL || p->stream_aggregates == NULL || p->n_streams == 0 ||
+        p->max_results == 0 || p->max_bytes < 64 || p->max_inflight == 0 ||
+        p->max_inflight > SLOT_MASK || p->resend_per_s == 0)
+        return WR_E_INVAL;
+    fw = plat_calloc(1, sizeof(*fw));
+    if (fw == NULL)
+        return WR_E_NOMEM;
+    rc = copy_params(fw, p);
+    if (rc != WR_OK)
+        goto fail;
+    rc = WR_E_NOMEM;
+    fw->max_results = p->max_results;
+    fw->max_bytes = p->max_bytes;
+    fw->max_delay_ms = p->max_delay_ms;
+    fw->resend_per_s = p->resend_per_s;
+    fw->slots = plat_calloc(p->max_inflight, sizeof(*fw->slots));
+    fw->rows = plat_calloc(p->max_results, sizeof(*fw->rows));
+    fw->msg = plat_malloc((size_t)p->max_bytes + 1);
+    if (fw->slots == NULL || fw->rows == NULL || fw->msg == NULL)
+        goto fail;
+    fw->n_slots = p->max_inflight;
+    for (uint32_t i = 0; i < fw->n_slots; i++) {
+        fw->slots[i].ids = plat_calloc(p->max_results, sizeof(uint64_t));
+        if (fw->slots[i].ids == NULL)
+            goto fail;
+    }
+    fw->tokens = (double)fw->max_results;
+    *out = fw;
+    return WR_OK;
+fail:
+    wr_forward_destroy(fw);
+    return rc;
+}
+
+void wr_forward_notify_appended(struct wr_forward *fw, size_t n, uint64_t now_mono_ms)
+{
+    if (fw == NULL || n == 0)
+        return;
+    if (fw->pending == 0)
+        fw->pending_since_mono_ms = now_mono_ms;
+    fw->pending += n;
+}
+
+void wr_forward_notify_backlog(struct wr_forward *fw, uint64_t rows)
+{
+    if (fw != NULL && rows > 0)
+        fw->catching_up = true;
+}
+
+static void rewind_outbox(struct wr_forward *fw)
+{
+    memset(&fw->cursor, 0, sizeof(fw->cursor));
+    fw->n_carry = 0;
+    fw->catching_up = true;
+}
+
+static void release_slot(struct slot *s)
+{
+    s->used = false;
+    s->n = 0;
+    s->generation++;
+}
+
+static struct slot *free_slot(struct wr_forward *fw, uint32_t *index)
+{
+    for (uint32_t i = 0; i < fw->n_slots; i++) {
+        if (!fw->slots[i].used) {
+            *index = i;
+            return &fw->slots[i];
+        }
+    }
+    return NULL;
+}
+
+static bool in_flight(const struct wr_forward *fw, uint64_t id)
+{
+    for (uint32_t i = 0; i < fw->n_slots; i++) {
+        const struct slot *s = &fw->slots[i];
+
+        for (size_t j = 0; s->used && j < s->n; j++)
+            if (s->ids[j] == id)
+                return true;
+    }
+    return false;
+}
+
+static void refill_tokens(struct wr_forward *fw, uint64_t now_mono_ms)
+{
+    double cap = (double)(fw->resend_per_s > fw->max_results ? fw->resend_per_s : fw->max_results);
+
+    if (fw->refill_mono_ms != 0 && now_mono_ms > fw->refill_mono_ms)
+        fw->tokens += (double)(now_mono_ms - fw->refill_mono_ms) * fw->resend_per_s / 1000.0;
+    fw->refill_mono_ms = now_mono_ms;
+    if (fw->tokens > cap)
+        fw->tokens = cap;
+}
+
+static bool batch_due(const struct wr_forward *fw, uint64_t now_mono_ms)
+{
+    if (fw->catching_up || fw->n_carry > 0)
+        return true;
+    if (fw->pending >= fw->max_results)
+        return true;
+    return fw->pending > 0 && now_mono_ms - fw->pending_since_mono_ms >= fw->max_delay_ms;
+}
+
+/* Fill fw->rows up to want rows: the carried tail first, then the outbox. */
+static int fill_rows(struct wr_forward *fw, const struct wr_forward_io *io, size_t want,
+                     size_t *n_out)
+{
+    size_t n = fw->n_carry;
+    int rc;
+
+    while (n < want) {
+        size_t got = 0;
+        size_t kept = n;
+
+        rc = io->read(io->ctx, &fw->cursor, fw->rows + n, want - n, &got);
+        if (rc != WR_OK)
+            return rc;
+        if (got == 0) {
+            fw->catching_up = false;
+            break;
+        }
+        /* After a rewind the outbox still holds rows of messages in flight. */
+        for (size_t i = n; i < n + got; i++)
+            if (!in_flight(fw, fw->rows[i].id))
+                fw->rows[kept++] = fw->rows[i];
+        n = kept;
+    }
+    fw->n_carry = 0;
+    *n_out = n;
+    return WR_OK;
+}
+
+/* Encode rows[0..n) until one does not fit; returns how many went in. */
+static size_t encode_batch(struct wr_forward *fw, size_t n, int64_t now_wall_ms, size_t *len)
+{
+    struct wr_encoder enc;
+    size_t used = 0;
+
+    *len = 0;
+    if (wr_encoder_begin(&enc, fw->msg, (size_t)fw->max_bytes + 1, fw->agent_id, fw->seq,
+                         now_wall_ms) != WR_OK)
+        return 0;
+    for (; used < n; used++) {
+        const struct wr_result *r = &fw->rows[used].result;
+        const char *name = r->stream < fw->n_streams ? fw->stream_names[r->stream] : "unknown";
+        unsigned aggs = r->stream < fw->n_streams ? fw->stream_aggregates[r->stream] : 1u;
+
+        if (wr_encoder_add(&enc, name, aggs, r) != WR_OK)
+            break;
+    }
+    if (wr_encoder_finish(&enc, len) != WR_OK)
+        return 0;
+    return used;
+}
+
+static int send_one(struct wr_forward *fw, const struct wr_forward_io *io, uint64_t now_mono_ms,
+                    int64_t now_wall_ms)
+{
+    uint32_t index = 0;
+    struct slot *s = free_slot(fw, &index);
+    size_t want;
+    size_t n = 0;
+    size_t used;
+    size_t len = 0;
+    int rc;
+
+    if (s == NULL || !batch_due(fw, now_mono_ms) || fw->tokens < 1.0)
+        return 0;
+    want = fw->max_results;
+    if ((double)want > fw->tokens)
+        want = (size_t)fw->tokens;
+    rc = fill_rows(fw, io, want, &n);
+    if (rc != WR_OK)
+        return rc;
+    if (n == 0) {
+        fw->pending = 0;
+        return 0;
+    }
+    used = encode_batch(fw, n, now_wall_ms, &len);
+    if (used == 0) {
+        /* Cannot happen with max_bytes >= 1 KiB; guard against a config below that. */
+        PLAT_ERROR(MOD, "a result does not fit upstream.batch.max_bytes; dropping it");
+        io->remove(io->ctx, &fw->rows[0].id, 1);
+        memmove(fw->rows, fw->rows + 1, (n - 1) * sizeof(*fw->rows));
+        fw->n_carry = n - 1;
+        return 0;
+    }
+    rc = io->publish(io->ctx, fw->topic, fw->msg, len, index | (s->generation << SLOT_BITS));
+    if (rc != WR_OK) {
+        fw->n_carry = n; /* keep them for the next try */
+        fw->stats.messages_failed++;
+        return rc == WR_E_FULL || rc == WR_E_STATE ? 0 : rc;
+    }
+    s->used = true;
+    s->n = used;
+    s->sent_mono_ms = now_mono_ms;
+    for (size_t i = 0; i < used; i++)
+        s->ids[i] = fw->rows[i].id;
+    /* The tail that did not fit goes first in the next message. */
+    memmove(fw->rows, fw->rows + used, (n - used) * sizeof(*fw->rows));
+    fw->n_carry = n - used;
+    fw->seq++;
+    fw->tokens -= (double)used;
+    fw->pending = fw->pending > used ? fw->pending - used : 0;
+    fw->stats.messages_sent++;
+    fw->stats.results_sent += used;
+    return 1;
+}
+
+int wr_forward_pump(struct wr_forward *fw, const struct wr_forward_io *io, uint64_t now_mono_ms,
+                    int64_t now_wall_ms)
+{
+    int sent = 0;
+    int rc;
+
+    if (fw == NULL || io == NULL)
+        return WR_E_INVAL;
+    refill_tokens(fw, now_mono_ms);
+    while ((rc = send_one(fw, io, now_mono_ms, now_wall_ms)) > 0)
+        sent++;
+    return rc < 0 ? rc : sent;
+}
+
+int wr_forward_on_ack(struct wr_forward *fw, const struct wr_forward_io *io, uint32_t tag, bool ok,
+                      uint64_t now_mono_ms)
+{
+    struct slot *s;
+    int rc = WR_OK;
+
+    if (fw == NULL || io == NULL)
+        return WR_E_INVAL;
+    if ((tag & SLOT_MASK) >= fw->n_slots)
+        return WR_E_INVAL;
+    s = &fw->slots[tag & SLOT_MASK];
+    if (!s->used || s->generation != tag >> SLOT_BITS)
+        return WR_OK; /* an ack for a message already given up on */
+    if (ok) {
+        rc = io->remove(io->ctx, s->ids, s->n);
+        fw->stats.results_acked += s->n;
+        fw->stats.last_ack_latency_ms = now_mono_ms - s->sent_mono_ms;
+    } else {
+        fw->stats.messages_failed++;
+        rewind_outbox(fw);
+    }
+    release_slot(s);
+    return rc;
+}
+
+void wr_forward_on_disconnect(struct wr_forward *fw)
+{
+    if (fw == NULL)
+        return;
+    for (uint32_t i = 0; i < fw->n_slots; i++)
+        if (fw->slots[i].used)
+            release_slot(&fw->slots[i]);
+    rewind_outbox(fw);
+}
+
+void wr_forward_get_stats(const struct wr_forward *fw, struct wr_forward_stats *stats)
+{
+    uint32_t inflight = 0;
+
+    if (fw == NULL || stats == NULL)
+        return;
+    *stats = fw->stats;
+    for (uint32_t i = 0; i < fw->n_slots; i++)
+        inflight += fw->slots[i].used ? 1u : 0u;
+    stats->inflight_messages = inflight;
+}

@@ -1,0 +1,129 @@
+/*
+ * windrow: edge pre-aggregation agent. Command line, config loading and the
+ * signal loop; the work happens in pipeline.c.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "pipeline.h"
+#include "plat_log.h"
+#include "plat_mem.h"
+#include "plat_signal.h"
+#include "wr_config.h"
+#include "wr_error.h"
+
+#define SHUTDOWN_FLUSH_MS 5000u
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: windrow -c FILE          run with the config in FILE\n"
+                 "       windrow --check-config FILE   validate FILE, exit 0 if valid\n"
+                 "       windrow --print-config FILE   print the effective config with defaults\n"
+                 "       windrow --version\n");
+}
+
+static int load(const char *path, struct wr_config **cfg)
+{
+    struct wr_config_errors errs;
+    int rc;
+
+    memset(&errs, 0, sizeof(errs));
+    rc = wr_config_load_file(path, cfg, &errs);
+    if (rc != WR_OK) {
+        fprintf(stderr, "windrow: %s: invalid config (%zu problem%s):\n", path, errs.count,
+                errs.count == 1 ? "" : "s");
+        for (size_t i = 0; i < errs.count && i < WR_CFG_MAX_ERRORS; i++)
+            fprintf(stderr, "  %s\n", errs.msg[i]);
+    }
+    return rc;
+}
+
+static int check_config(const char *path)
+{
+    struct wr_config *cfg = NULL;
+
+    if (load(path, &cfg) != WR_OK)
+        return 1;
+    printf("%s: valid (%zu stream%s)\n", path, cfg->n_streams, cfg->n_streams == 1 ? "" : "s");
+    wr_config_free(cfg);
+    return 0;
+}
+
+static int print_config(const char *path)
+{
+    struct wr_config *cfg = NULL;
+    char *text;
+
+    if (load(path, &cfg) != WR_OK)
+        return 1;
+    text = wr_config_to_json(cfg);
+    wr_config_free(cfg);
+    if (text == NULL) {
+        fprintf(stderr, "windrow: out of memory\n");
+        return 1;
+    }
+    printf("%s\n", text);
+    plat_free(text);
+    return 0;
+}
+
+static bool stop_requested(void *ctx)
+{
+    int which = PLAT_SIGNAL_NONE;
+
+    (void)ctx;
+    if (plat_signal_wait(0, &which) != WR_OK)
+        return false;
+    if (which == PLAT_SIGNAL_HUP)
+        PLAT_WARN("main", "SIGHUP: live reload is not implemented yet; restart to apply a config");
+    return which == PLAT_SIGNAL_TERM;
+}
+
+static int run(const char *path)
+{
+    struct wr_config *cfg = NULL;
+    struct wr_pipeline *p = NULL;
+    int level;
+    int rc;
+
+    if (load(path, &cfg) != WR_OK)
+        return 1;
+    level = plat_log_level_parse(cfg->agent.log_level);
+    plat_log_set_level(level >= 0 ? (enum plat_log_level)level : PLAT_LOG_INFO);
+    /* Before any thread exists, so that Paho's threads inherit the blocked mask. */
+    rc = plat_signal_install();
+    if (rc == WR_OK)
+        rc = wr_pipeline_create(cfg, &p);
+    if (rc == WR_OK) {
+        PLAT_INFO("main", "windrow %s running as %s with %zu stream(s)", WINDROW_VERSION,
+                  cfg->agent.id, cfg->n_streams);
+        rc = wr_pipeline_run(p, stop_requested, NULL, SHUTDOWN_FLUSH_MS);
+    }
+    if (rc != WR_OK)
+        PLAT_ERROR("main", "cannot run: %s", wr_strerror(rc));
+    wr_pipeline_destroy(p);
+    wr_config_free(cfg);
+    if (rc == WR_OK)
+        PLAT_INFO("main", "stopped cleanly");
+    return rc == WR_OK ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("windrow %s\n", WINDROW_VERSION);
+        return 0;
+    }
+    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "-c") == 0)
+        return run(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "--check-config") == 0)
+        return check_config(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "--print-config") == 0)
+        return print_config(argv[2]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,91 @@
+#ifndef WR_METRICS_H
+#define WR_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "drop.h"
+
+/*
+ * Counters and gauges named windrow_*. Counters are updated from Paho's
+ * threads and the pipeline thread alike, so every value is a C11 atomic;
+ * rendering reads them without a lock (each value is individually exact).
+ * Written as Prometheus text (node_exporter textfile convention) and as a
+ * JSON status message for the upstream status topic.
+ */
+
+#define WR_COUNTERS(X)                                                                             \
+    X(MESSAGES_RECEIVED, "messages_received_total", "MQTT messages received from the local broker") \
+    X(EVENTS_RECEIVED, "events_received_total", "events decoded or dropped while decoding")        \
+    X(EVENTS_AGGREGATED, "events_aggregated_total", "events folded into a window")                 \
+    X(EVENTS_REVISED, "events_revised_total", "late events folded into a revision")                \
+    X(RESULTS_EMITTED, "results_emitted_total", "window results (incl. revisions) emitted")        \
+    X(RESULTS_ACKED, "results_acked_total", "results acknowledged by the upstream broker")         \
+    X(MESSAGES_SENT, "upstream_messages_sent_total", "upstream messages published")               \
+    X(MESSAGES_FAILED, "upstream_messages_failed_total", "upstream publishes that failed")        \
+    X(OUTBOX_ROLLED_UP, "outbox_rolled_up_total", "outbox results merged into coarser windows")    \
+    X(OUTBOX_DROPPED, "outbox_dropped_total", "outbox results dropped by the storage budget")       \
+    X(STORE_WRITE_FAILURES, "store_write_failures_total", "failed storage transactions")          \
+    X(RESULTS_UNPERSISTED, "results_unpersisted_total", "results kept in memory: storage failed")  \
+    X(STORE_CORRUPTIONS, "store_corruptions_total", "corrupt databases moved aside")              \
+    X(CLOCK_JUMPS, "clock_jumps_total", "wall-clock jumps detected")                               \
+    X(CHECKPOINTS, "checkpoints_total", "checkpoints written")                                     \
+    X(BACKPRESSURE_HOLDS, "backpressure_holds_total", "messages left with Paho: queue full")
+
+#define WR_GAUGES(X)                                                                               \
+    X(QUEUE_DEPTH, "queue_depth", "events waiting for the window engine")                          \
+    X(BACKPRESSURE_STATE, "backpressure_state", "0 normal, 1 shedding, 2 critical")                \
+    X(WINDOWS_OPEN, "windows_open", "windows not yet emitted")                                     \
+    X(KEYS, "keys", "distinct (stream, key) pairs tracked")                                        \
+    X(OUTBOX_ROWS, "outbox_rows", "results waiting for an upstream acknowledgement")               \
+    X(OUTBOX_BYTES, "outbox_bytes", "bytes of results waiting in the outbox")                      \
+    X(STORE_BYTES, "store_bytes", "size of the state database")                                    \
+    X(UPSTREAM_CONNECTED, "upstream_connected", "1 while connected upstream")                      \
+    X(SOURCE_CONNECTED, "source_connected", "1 while subscribed on the local broker")              \
+    X(INFLIGHT_MESSAGES, "upstream_inflight_messages", "messages awaiting PUBACK")                 \
+    X(PUBLISH_LATENCY_MS, "publish_latency_ms", "last publish-to-PUBACK time")                     \
+    X(CHECKPOINT_DURATION_MS, "checkpoint_duration_ms", "last checkpoint transaction time")        \
+    X(RESTORE_TIME_MS, "restore_time_ms", "time to restore state at start")                        \
+    X(CONFIG_VERSION, "config_version", "hash of the running config (low 32 bits)")
+
+enum wr_counter {
+#define WR_COUNTER_ENUM(id, name, help) WR_C_##id,
+    WR_COUNTERS(WR_COUNTER_ENUM)
+#undef WR_COUNTER_ENUM
+        WR_COUNTER_COUNT
+};
+
+enum wr_gauge {
+#define WR_GAUGE_ENUM(id, name, help) WR_G_##id,
+    WR_GAUGES(WR_GAUGE_ENUM)
+#undef WR_GAUGE_ENUM
+        WR_GAUGE_COUNT
+};
+
+struct wr_metrics;
+
+/** Create zeroed metrics. Returns WR_OK, WR_E_INVAL or WR_E_NOMEM. */
+int wr_metrics_create(struct wr_metrics **out);
+void wr_metrics_destroy(struct wr_metrics *m);
+
+/** Thread-safe updates. */
+void wr_metrics_add(struct wr_metrics *m, enum wr_counter c, uint64_t n);
+void wr_metrics_drop(struct wr_metrics *m, enum wr_drop_reason reason, uint64_t n);
+void wr_metrics_set(struct wr_metrics *m, enum wr_gauge g, uint64_t value);
+
+uint64_t wr_metrics_counter(const struct wr_metrics *m, enum wr_counter c);
+uint64_t wr_metrics_dropped(const struct wr_metrics *m, enum wr_drop_reason reason);
+uint64_t wr_metrics_dropped_total(const struct wr_metrics *m);
+uint64_t wr_metrics_gauge(const struct wr_metrics *m, enum wr_gauge g);
+
+/**
+ * Render Prometheus text exposition into buf. Returns WR_OK with *len set,
+ * or WR_E_TOOBIG if cap is too small.
+ */
+int wr_metrics_render_prometheus(const struct wr_metrics *m, char *buf, size_t cap, size_t *len);
+
+/** Render {"v":1,"agent":..,"ts":..,"metrics":{name:value,...}}. Same returns. */
+int wr_metrics_render_json(const struct wr_metrics *m, const char *agent_id, int64_t now_wall_ms,
+                           char *buf, size_t cap, size_t *len);
+
+#endif /* WR_METRICS_H */

@@ -1,0 +1,248 @@
+#include "outbox.h"
+
+#include <string.h>
+
+#include "plat_log.h"
+#include "plat_mem.h"
+#include "store.h"
+#include "wr_error.h"
+
+#define MOD "outbox"
+#define STORE_PAGE 256u
+
+/* Memory ring: entry i (from head) has id head_id + i, so lookups are O(1). */
+struct mem_entry {
+    struct wr_result result;
+    bool removed;
+};
+
+struct wr_outbox {
+    struct wr_store *store;
+    struct wr_metrics *metrics;
+    struct mem_entry *ring;
+    size_t capacity;
+    size_t head;
+    size_t count;
+    uint64_t head_id;      /* id of ring[head], without the memory bit */
+    size_t live;           /* entries not removed */
+    bool store_failing;    /* log the switch to memory once, and the way back */
+    struct wr_outbox_row *page;
+};
+
+int wr_outbox_create(const struct wr_outbox_params *params, struct wr_outbox **out)
+{
+    struct wr_outbox *ob;
+
+    if (params == NULL || out == NULL || params->memory_capacity == 0)
+        return WR_E_INVAL;
+    ob = plat_calloc(1, sizeof(*ob));
+    if (ob == NULL)
+        return WR_E_NOMEM;
+    ob->ring = plat_calloc(params->memory_capacity, sizeof(*ob->ring));
+    ob->page = plat_calloc(STORE_PAGE, sizeof(*ob->page));
+    if (ob->ring == NULL || ob->page == NULL) {
+        wr_outbox_destroy(ob);
+        return WR_E_NOMEM;
+    }
+    ob->capacity = params->memory_capacity;
+    ob->store = params->store;
+    ob->metrics = params->metrics;
+    ob->head_id = 1;
+    *out = ob;
+    return WR_OK;
+}
+
+void wr_outbox_destroy(struct wr_outbox *ob)
+{
+    if (ob == NULL)
+        return;
+    if (ob->live > 0)
+        PLAT_WARN(MOD, "%zu results held only in memory are lost at exit (storage failed)",
+                  ob->live);
+    plat_free(ob->ring);
+    plat_free(ob->page);
+    plat_free(ob);
+}
+
+static struct mem_entry *entry_at(struct wr_outbox *ob, size_t offset)
+{
+    return &ob->ring[(ob->head + offset) % ob->capacity];
+}
+
+static void pop_removed_head(struct wr_outbox *ob)
+{
+    while (ob->count > 0 && entry_at(ob, 0)->removed) {
+        ob->head = (ob->head + 1) % ob->capacity;
+        ob->count--;
+        ob->head_id++;
+    }
+}
+
+static void keep_in_memory(struct wr_outbox *ob, const struct wr_result *r)
+{
+    struct mem_entry *e;
+
+    if (ob->count == ob->capacity) {
+        /* Full: the oldest result goes, and says so in the counters. */
+        if (!entry_at(ob, 0)->removed) {
+            ob->live--;
+            wr_metrics_add(ob->metrics, WR_C_OUTBOX_DROPPED, 1);
+        }
+        entry_at(ob, 0)->removed = true;
+        pop_removed_head(ob);
+    }
+    e = entry_at(ob, ob->count);
+    e->result = *r;
+    e->removed = false;
+    ob->count++;
+    ob->live++;
+    wr_metrics_add(ob->metrics, WR_C_RESULTS_UNPERSISTED, 1);
+}
+
+int wr_outbox_append(struct wr_outbox *ob, const struct wr_result *results, size_t n)
+{
+    int rc = WR_E_STATE;
+
+    if (ob == NULL || (results == NULL && n > 0))
+        return WR_E_INVAL;
+    if (n == 0)
+        return WR_OK;
+    if (ob->store != NULL)
+        rc = wr_store_outbox_append(ob->store, results, n);
+    if (rc == WR_OK) {
+        if (ob->store_failing)
+            PLAT_INFO(MOD, "storage writable again: results are persisted again");
+        ob->store_failing = false;
+        return WR_OK;
+    }
+    if (ob->store != NULL) {
+        wr_metrics_add(ob->metrics, WR_C_STORE_WRITE_FAILURES, 1);
+        if (!ob->store_failing)
+            PLAT_ERROR(MOD, "cannot persist results (%s): keeping up to %zu in memory",
+                       wr_strerror(rc), ob->capacity);
+        ob->store_failing = true;
+    }
+    for (size_t i = 0; i < n; i++)
+        keep_in_memory(ob, &results[i]);
+    return WR_OK;
+}
+
+static size_t read_memory(struct wr_outbox *ob, uint64_t after, struct wr_forward_row *rows,
+                          size_t max)
+{
+    size_t offset = after >= ob->head_id ? (size_t)(after - ob->head_id + 1) : 0;
+    size_t n = 0;
+
+    for (; offset < ob->count && n < max; offset++) {
+        struct mem_entry *e = entry_at(ob, offset);
+
+        if (e->removed)
+            continue;
+        rows[n].id = (ob->head_id + offset) | WR_OUTBOX_MEMORY_ID_BIT;
+        rows[n].result = e->result;
+        n++;
+    }
+    return n;
+}
+
+int wr_outbox_read(void *ctx, struct wr_forward_cursor *cursor, struct wr_forward_row *rows,
+                   size_t max, size_t *n_out)
+{
+    struct wr_outbox *ob = ctx;
+    size_t n = 0;
+
+    if (ob == NULL || cursor == NULL || rows == NULL || n_out == NULL)
+        return WR_E_INVAL;
+    /* pos[0]: last store id read; pos[1]: last memory id read (without the bit). */
+    if (ob->store != NULL) {
+        size_t want = max < STORE_PAGE ? max : STORE_PAGE;
+        size_t got = 0;
+        int rc = wr_store_outbox_read(ob->store, cursor->pos[0], ob->page, want, &got);
+
+        if (rc == WR_OK) {
+            for (size_t i = 0; i < got; i++) {
+                rows[i].id = ob->page[i].id;
+                rows[i].result = ob->page[i].result;
+            }
+            n = got;
+            if (got > 0)
+                cursor->pos[0] = rows[got - 1].id;
+        }
+    }
+    if (n == 0) {
+        n = read_memory(ob, cursor->pos[1], rows, max);
+        if (n > 0)
+            cursor->pos[1] = rows[n - 1].id & ~WR_OUTBOX_MEMORY_ID_BIT;
+    }
+    *n_out = n;
+    return WR_OK;
+}
+
+int wr_outbox_remove(void *ctx, const uint64_t *ids, size_t n)
+{
+    struct wr_outbox *ob = ctx;
+    uint64_t store_ids[STORE_PAGE];
+    size_t n_store = 0;
+    int rc = WR_OK;
+
+    if (ob == NULL || (ids == NULL && n > 0))
+        return WR_E_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] & WR_OUTBOX_MEMORY_ID_BIT) {
+            uint64_t id = ids[i] & ~WR_OUTBOX_MEMORY_ID_BIT;
+
+            if (id >= ob->head_id && id - ob->head_id < ob->count) {
+                struct mem_entry *e = entry_at(ob, (size_t)(id - ob->head_id));
+
+                if (!e->removed) {
+                    e->removed = true;
+                    ob->live--;
+                }
+            }
+            continue;
+        }
+        store_ids[n_store++] = ids[i];
+        if (n_store == STORE_PAGE) {
+            rc = wr_store_outbox_delete(ob->store, store_ids, n_store);
+            n_store = 0;
+        }
+    }
+    if (n_store > 0 && ob->store != NULL)
+        rc = wr_store_outbox_delete(ob->store, store_ids, n_store);
+    pop_removed_head(ob);
+    if (rc != WR_OK) {
+        /* The rows stay and are sent again: a duplicate, never a loss. */
+        wr_metrics_add(ob->metrics, WR_C_STORE_WRITE_FAILURES, 1);
+    }
+    return rc;
+}
+
+void wr_outbox_enforce_budget(struct wr_outbox *ob, uint64_t min_id)
+{
+    struct wr_store_budget_report rep;
+
+    if (ob == NULL || ob->store == NULL)
+        return;
+    memset(&rep, 0, sizeof(rep));
+    if (wr_store_enforce_budget(ob->store, min_id, &rep) != WR_OK)
+        return;
+    wr_metrics_add(ob->metrics, WR_C_OUTBOX_ROLLED_UP, rep.rolled_up);
+    wr_metrics_add(ob->metrics, WR_C_OUTBOX_DROPPED, rep.dropped);
+}
+
+void wr_outbox_stats(const struct wr_outbox *ob, uint64_t *rows, uint64_t *bytes)
+{
+    uint64_t r = 0;
+    uint64_t b = 0;
+
+    if (ob == NULL)
+        return;
+    if (ob->store != NULL)
+        wr_store_outbox_stats(ob->store, &r, &b);
+    r += ob->live;
+    b += ob->live * sizeof(struct wr_result);
+    if (rows != NULL)
+        *rows = r;
+    if (bytes != NULL)
+        *bytes = b;
+}

@@ -1,0 +1,812 @@
+#include "pipeline.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "decode.h"
+#include "forward.h"
+#include "ingest.h"
+#include "outbox.h"
+#include "plat_bridge.h"
+#include "plat_clock.h"
+#include "plat_file.h"
+#include "plat_log.h"
+#include "plat_mem.h"
+#include "plat_queue.h"
+#include "plat_time.h"
+#include "plat_uri.h"
+#include "store.h"
+#include "topic.h"
+#include "uplink.h"
+#include "window.h"
+#include "wr_error.h"
+
+#define MOD "pipeline"
+#define TICK_MS 100u
+#define EVENTS_PER_MESSAGE 256u
+#define EVENTS_PER_POP 512u
+#define RESULTS_PER_FLUSH 1024u
+#define NOTICES_CAPACITY 4096u
+#define METRICS_TEXT_MAX (32u * 1024u)
+#define CLOCK_JUMP_THRESHOLD_MS 2000
+#define MEMORY_OUTBOX_RESULTS 10000u
+
+/* Posted from Paho's threads to the pipeline thread. */
+enum notice_kind { NOTICE_ACK, NOTICE_UP, NOTICE_DOWN };
+
+struct notice {
+    uint32_t tag;
+    uint8_t kind;
+    bool ok;
+};
+
+struct wr_pipeline {
+    const struct wr_config *cfg;
+    struct wr_metrics *metrics;
+
+    /* ingest side, used on Paho's callback thread */
+    struct wr_ingest *ingest;
+    struct wr_decode_spec specs[WR_CFG_MAX_STREAMS];
+    const char *filters[WR_CFG_MAX_STREAMS];
+    struct wr_event scratch[EVENTS_PER_MESSAGE];
+
+    struct plat_queue *events;
+    struct plat_queue *notices;
+
+    /* pipeline thread */
+    struct wr_window *window;
+    struct wr_store *store;
+    struct wr_outbox *outbox;
+    struct wr_forward *forward;
+    struct wr_forward_io fio;
+    struct wr_uplink *uplink;
+    struct plat_bridge *bridge;
+    struct plat_clock clock;
+    struct wr_event popped[EVENTS_PER_POP];
+    struct wr_result results[RESULTS_PER_FLUSH];
+    size_t n_results;
+    char results_topic[WR_CFG_STR_MAX];
+    char status_topic[WR_CFG_STR_MAX];
+    char *metrics_text;
+    const char *stream_names[WR_CFG_MAX_STREAMS];
+    unsigned stream_aggs[WR_CFG_MAX_STREAMS];
+};
+
+static struct wr_now now_readings(struct wr_pipeline *p)
+{
+    struct wr_now now;
+
+    now.wall_ms = plat_time_wall_ms();
+    now.mono_ms = plat_time_mono_ms();
+    now.wall_plausible = plat_clock_plausible(now.wall_ms);
+    (void)p;
+    return now;
+}
+
+/* ---- ingest (Paho's thread) ---------------------------------------------------------------- */
+
+static void count_drops(struct wr_metrics *m, const uint32_t *drops)
+{
+    for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++)
+        if (drops[r] > 0)
+            wr_metrics_drop(m, (enum wr_drop_reason)r, drops[r]);
+}
+
+/* One rate-limited line for bad input, naming the topic and the first reason. */
+static void log_drops(const char *topic, size_t topic_len, const uint32_t *drops)
+{
+    static struct plat_log_limiter lim;
+
+    for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++) {
+        if (drops[r] > 0) {
+            plat_log_limited(&lim, 10000, PLAT_LOG_WARN, MOD,
+                             "dropped %u event(s) from %.*s: %s (see windrow_events_dropped_total)",
+                             drops[r], (int)topic_len, topic,
+                             wr_drop_reason_name((enum wr_drop_reason)r));
+            return;
+        }
+    }
+}
+
+static bool on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
+                       size_t payload_len)
+{
+    static struct plat_log_limiter unknown_lim;
+    struct wr_pipeline *p = ctx;
+    uint32_t drops[WR_DROP_REASON_COUNT] = {0};
+    size_t cap = plat_queue_capacity(p->events);
+    size_t n = 0;
+    size_t dropped = 0;
+    bool matched = false;
+    int64_t wall_ms = plat_time_wall_ms();
+    uint64_t mono_ms = plat_time_mono_ms();
+
+    if (cap > EVENTS_PER_MESSAGE)
+        cap = EVENTS_PER_MESSAGE;
+    for (size_t s = 0; s < p->cfg->n_streams; s++) {
+        struct wr_decode_result res;
+
+        if (!wr_topic_match(p->filters[s], topic, topic_len))
+            continue;
+        matched = true;
+        if (wr_decode_message(&p->specs[s], topic, topic_len, payload, payload_len,
+                              p->scratch + n, cap - n, &res) == WR_E_NOMEM) {
+            /* Out of memory while parsing: not the payload's fault; offer it again later. */
+            plat_sleep_ms(1);
+            return false;
+        }
+        n += res.n_events;
+        for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++) {
+            drops[r] += res.drops[r];
+            dropped += res.drops[r];
+        }
+    }
+    if (!matched) {
+        drops[WR_DROP_UNKNOWN_TOPIC]++;
+        dropped++;
+        plat_log_limited(&unknown_lim, 10000, PLAT_LOG_WARN, MOD,
+                         "message on a topic no stream matches: %.*s", (int)topic_len, topic);
+    }
+    for (size_t i = 0; i < n; i++) {
+        p->scratch[i].arrival_mono_ms = mono_ms;
+        if (!p->scratch[i].has_time)
+            p->scratch[i].time_ms = wall_ms;
+    }
+    if (n > 0 && plat_queue_push_all(p->events, p->scratch, n) != WR_OK) {
+        /* Queue full: leave the message with Paho; it comes back later and the
+         * local broker queues behind it. Nothing is counted twice. The short
+         * pause keeps Paho's redelivery from spinning a core. */
+        wr_metrics_add(p->metrics, WR_C_BACKPRESSURE_HOLDS, 1);
+        wr_metrics_set(p->metrics, WR_G_BACKPRESSURE_STATE, 2);
+        plat_sleep_ms(1);
+        return false;
+    }
+    wr_metrics_add(p->metrics, WR_C_MESSAGES_RECEIVED, 1);
+    wr_metrics_add(p->metrics, WR_C_EVENTS_RECEIVED, n + dropped);
+    if (dropped > 0 && matched)
+        log_drops(topic, topic_len, drops);
+    count_drops(p->metrics, drops);
+    return true;
+}
+
+static void on_source_connection(void *ctx, bool up)
+{
+    struct wr_pipeline *p = ctx;
+
+    wr_metrics_set(p->metrics, WR_G_SOURCE_CONNECTED, up ? 1 : 0);
+}
+
+/* ---- uplink notices (Paho's thread) -------------------------------------------------------- */
+
+static void post_notice(struct wr_pipeline *p, enum notice_kind kind, uint32_t tag, bool ok)
+{
+    struct notice n = {tag, (uint8_t)kind, ok};
+
+    /* Sized for every message in flight many times over; if it ever fills,
+     * losing an ack only means a resend, which the idempotency key absorbs. */
+    if (plat_queue_push_all(p->notices, &n, 1) != WR_OK)
+        PLAT_WARN(MOD, "notice queue full; an acknowledgement will be resent");
+}
+
+static void on_uplink_ack(void *ctx, uint32_t tag, bool ok)
+{
+    post_notice(ctx, NOTICE_ACK, tag, ok);
+}
+
+static void on_uplink_connection(void *ctx, bool up)
+{
+    post_notice(ctx, up ? NOTICE_UP : NOTICE_DOWN, 0, true);
+}
+
+static int forward_publish(void *ctx, const char *topic, const void *payload, size_t len,
+                           uint32_t tag)
+{
+    struct wr_pipeline *p = ctx;
+
+    return wr_uplink_publish(p->uplink, topic, payload, len, tag);
+}
+
+static int forward_read(void *ctx, struct wr_forward_cursor *cursor, struct wr_forward_row *rows,
+                        size_t max, size_t *n)
+{
+    struct wr_pipeline *p = ctx;
+
+    return wr_outbox_read(p->outbox, cursor, rows, max, n);
+}
+
+static int forward_remove(void *ctx, const uint64_t *ids, size_t n)
+{
+    struct wr_pipeline *p = ctx;
+
+    return wr_outbox_remove(p->outbox, ids, n);
+}
+
+/* ---- window results -> outbox -------------------------------------------------------------- */
+
+static void flush_results(struct wr_pipeline *p, uint64_t now_mono_ms)
+{
+    if (p->n_results == 0)
+        return;
+    wr_outbox_append(p->outbox, p->results, p->n_results);
+    wr_forward_notify_appended(p->forward, p->n_results, now_mono_ms);
+    wr_metrics_add(p->metrics, WR_C_RESULTS_EMITTED, p->n_results);
+    p->n_results = 0;
+}
+
+static void on_window_result(void *ctx, const struct wr_result *r)
+{
+    struct wr_pipeline *p = ctx;
+
+    p->results[p->n_results++] = *r;
+    if (p->n_results == RESULTS_PER_FLUSH)
+        flush_results(p, plat_time_mono_ms());
+}
+
+static void fold_events(struct wr_pipeline *p, const struct wr_event *evs, size_t n,
+                        const struct wr_now *now)
+{
+    uint64_t added = 0;
+    uint64_t revised = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        enum wr_window_outcome outcome = WR_WINDOW_LATE;
+
+        if (wr_window_add(p->window, &evs[i], now, &outcome) != WR_OK) {
+            wr_metrics_drop(p->metrics, WR_DROP_MALFORMED, 1);
+            continue;
+        }
+        switch (outcome) {
+        case WR_WINDOW_ADDED:
+            added++;
+            break;
+        case WR_WINDOW_REVISED:
+            revised++;
+            break;
+        case WR_WINDOW_LATE:
+            wr_metrics_drop(p->metrics, WR_DROP_LATE, 1);
+            break;
+        case WR_WINDOW_FUTURE:
+            wr_metrics_drop(p->metrics, WR_DROP_FUTURE, 1);
+            break;
+        case WR_WINDOW_KEY_LIMIT:
+            wr_metrics_drop(p->metrics, WR_DROP_KEY_LIMIT, 1);
+            break;
+        case WR_WINDOW_NO_MEMORY:
+            wr_metrics_drop(p->metrics, WR_DROP_MEMORY, 1);
+            break;
+        }
+    }
+    wr_metrics_add(p->metrics, WR_C_EVENTS_AGGREGATED, added + revised);
+    wr_metrics_add(p->metrics, WR_C_EVENTS_REVISED, revised);
+}
+
+/* Move everything queued into the windows; used every loop and at shutdown. */
+static void drain_events(struct wr_pipeline *p, uint32_t timeout_ms)
+{
+    size_t n = 0;
+    struct wr_now now;
+
+    if (plat_queue_pop(p->events, p->popped, EVENTS_PER_POP, &n, timeout_ms) != WR_OK || n == 0)
+        return;
+    now = now_readings(p);
+    fold_events(p, p->popped, n, &now);
+    while (plat_queue_pop(p->events, p->popped, EVENTS_PER_POP, &n, 0) == WR_OK && n > 0)
+        fold_events(p, p->popped, n, &now);
+}
+
+/* ---- checkpoints --------------------------------------------------------------------------- */
+
+static int put_window(void *ctx, const struct wr_window_state *st)
+{
+    struct wr_pipeline *p = ctx;
+
+    return wr_store_put_window(p->store, st);
+}
+
+static void checkpoint(struct wr_pipeline *p)
+{
+    uint64_t start = plat_time_mono_ms();
+    int rc;
+
+    if (p->store == NULL)
+        return;
+    /* Emit what is due first: a revision pending in the engine is not part of
+     * a window's checkpointed state, so it must reach the outbox before. */
+    {
+        struct wr_now now = now_readings(p);
+
+        wr_window_advance(p->window, &now, on_window_result, p);
+        flush_results(p, now.mono_ms);
+    }
+    rc = wr_store_checkpoint_begin(p->store);
+    if (rc == WR_OK)
+        rc = wr_window_checkpoint(p->window, put_window, p);
+    for (uint16_t s = 0; rc == WR_OK && s < p->cfg->n_streams; s++) {
+        int64_t clock_ms = INT64_MIN;
+        int64_t floor_ms = INT64_MIN;
+
+        wr_window_stream_clock(p->window, s, &clock_ms);
+        wr_window_retention_floor(p->window, s, &floor_ms);
+        if (clock_ms != INT64_MIN)
+            rc = wr_store_put_stream_clock(p->store, s, clock_ms);
+        if (rc == WR_OK && floor_ms != INT64_MIN)
+            rc = wr_store_delete_windows_before(p->store, s, floor_ms);
+    }
+    if (rc == WR_OK)
+        rc = wr_store_checkpoint_commit(p->store);
+    if (rc != WR_OK) {
+        static struct plat_log_limiter lim;
+
+        wr_store_checkpoint_rollback(p->store);
+        /* The walk marked windows clean; they must be written next time. */
+        wr_window_mark_all_dirty(p->window);
+        wr_metrics_add(p->metrics, WR_C_STORE_WRITE_FAILURES, 1);
+        plat_log_limited(&lim, 30000, PLAT_LOG_ERROR, MOD,
+                         "checkpoint failed: %s; window state stays in memory", wr_strerror(rc));
+        return;
+    }
+    wr_metrics_add(p->metrics, WR_C_CHECKPOINTS, 1);
+    wr_metrics_set(p->metrics, WR_G_CHECKPOINT_DURATION_MS, plat_time_mono_ms() - start);
+}
+
+static int restore_window(void *ctx, const struct wr_window_state *st)
+{
+    struct wr_pipeline *p = ctx;
+    int rc = wr_window_restore(p->window, st);
+
+    if (rc != WR_OK)
+        PLAT_WARN(MOD, "cannot restore a window of stream %u: %s", st->stream, wr_strerror(rc));
+    return WR_OK; /* one window that no longer fits must not stop the others */
+}
+
+static int restore_clock(void *ctx, uint16_t stream, int64_t max_event_ms)
+{
+    struct wr_pipeline *p = ctx;
+    struct wr_now now = now_readings(p);
+
+    return wr_window_set_stream_clock(p->window, stream, max_event_ms, &now);
+}
+
+static int restore_state(struct wr_pipeline *p)
+{
+    uint64_t start = plat_time_mono_ms();
+    struct wr_window_stats ws;
+    uint64_t rows = 0;
+    uint64_t bytes = 0;
+    size_t skipped = 0;
+    int rc;
+
+    if (p->store == NULL)
+        return WR_OK;
+    rc = wr_store_load_windows(p->store, restore_window, p, &skipped);
+    if (rc == WR_OK)
+        rc = wr_store_load_stream_clocks(p->store, restore_clock, p);
+    if (rc != WR_OK) {
+        PLAT_ERROR(MOD, "cannot restore window state: %s", wr_strerror(rc));
+        return rc;
+    }
+    wr_window_get_stats(p->window, &ws);
+    wr_outbox_stats(p->outbox, &rows, &bytes);
+    wr_forward_notify_backlog(p->forward, rows);
+    wr_metrics_set(p->metrics, WR_G_RESTORE_TIME_MS, plat_time_mono_ms() - start);
+    PLAT_INFO(MOD,
+              "restored %zu open and %zu revisable windows (%zu skipped: stream gone) and %llu "
+              "outbox results in %llu ms",
+              ws.windows_open, ws.windows_retained, skipped, (unsigned long long)rows,
+              (unsigned long long)(plat_time_mono_ms() - start));
+    return WR_OK;
+}
+
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+static void update_gauges(struct wr_pipeline *p)
+{
+    struct wr_window_stats ws;
+    struct wr_forward_stats fs;
+    uint64_t rows = 0;
+    uint64_t bytes = 0;
+
+    wr_window_get_stats(p->window, &ws);
+    wr_forward_get_stats(p->forward, &fs);
+    wr_outbox_stats(p->outbox, &rows, &bytes);
+    wr_metrics_set(p->metrics, WR_G_QUEUE_DEPTH, plat_queue_depth(p->events));
+    wr_metrics_set(p->metrics, WR_G_WINDOWS_OPEN, ws.windows_open);
+    wr_metrics_set(p->metrics, WR_G_KEYS, ws.keys);
+    wr_metrics_set(p->metrics, WR_G_OUTBOX_ROWS, rows);
+    wr_metrics_set(p->metrics, WR_G_OUTBOX_BYTES, bytes);
+    wr_metrics_set(p->metrics, WR_G_UPSTREAM_CONNECTED, wr_uplink_connected(p->uplink) ? 1 : 0);
+    wr_metrics_set(p->metrics, WR_G_INFLIGHT_MESSAGES, fs.inflight_messages);
+    wr_metrics_set(p->metrics, WR_G_PUBLISH_LATENCY_MS, fs.last_ack_latency_ms);
+    if (p->store != NULL)
+        wr_metrics_set(p->metrics, WR_G_STORE_BYTES, wr_store_bytes(p->store));
+    if (plat_queue_depth(p->events) * 2 < plat_queue_capacity(p->events))
+        wr_metrics_set(p->metrics, WR_G_BACKPRESSURE_STATE, 0);
+}
+
+static void export_metrics(struct wr_pipeline *p, int64_t now_wall_ms)
+{
+    size_t len = 0;
+
+    if (p->cfg->metrics.file[0] != '\0' &&
+        wr_metrics_render_prometheus(p->metrics, p->metrics_text, METRICS_TEXT_MAX, &len) ==
+            WR_OK)
+        plat_file_write_atomic(p->cfg->metrics.file, p->metrics_text, len);
+    if (p->status_topic[0] != '\0' && wr_uplink_connected(p->uplink) &&
+        wr_metrics_render_json(p->metrics, p->cfg->agent.id, now_wall_ms, p->metrics_text,
+                               METRICS_TEXT_MAX, &len) == WR_OK)
+        wr_uplink_publish_untracked(p->uplink, p->status_topic, p->metrics_text, len);
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+static void handle_notices(struct wr_pipeline *p)
+{
+    struct notice batch[64];
+    size_t n = 0;
+
+    while (plat_queue_pop(p->notices, batch, 64, &n, 0) == WR_OK && n > 0) {
+        for (size_t i = 0; i < n; i++) {
+            switch ((enum notice_kind)batch[i].kind) {
+            case NOTICE_ACK:
+                if (!batch[i].ok)
+                    wr_metrics_add(p->metrics, WR_C_MESSAGES_FAILED, 1);
+                wr_forward_on_ack(p->forward, &p->fio, batch[i].tag, batch[i].ok,
+                                  plat_time_mono_ms());
+                break;
+            case NOTICE_UP:
+                break;
+            case NOTICE_DOWN:
+                wr_forward_on_disconnect(p->forward);
+                break;
+            }
+        }
+    }
+}
+
+static void tick(struct wr_pipeline *p, const struct wr_now *now)
+{
+    int64_t jump_ms = plat_clock_sample(&p->clock, now->wall_ms, now->mono_ms);
+    struct wr_forward_stats before;
+    struct wr_forward_stats after;
+
+    if (jump_ms != 0) {
+        PLAT_WARN(MOD, "wall clock jumped by %lld ms; processing-time windows follow it",
+                  (long long)jump_ms);
+        wr_metrics_add(p->metrics, WR_C_CLOCK_JUMPS, 1);
+        wr_window_clock_jump(p->window, jump_ms);
+    }
+    wr_window_advance(p->window, now, on_window_result, p);
+    flush_results(p, now->mono_ms);
+    wr_uplink_poll(p->uplink, now->mono_ms);
+    handle_notices(p);
+    wr_forward_get_stats(p->forward, &before);
+    if (wr_uplink_connected(p->uplink))
+        wr_forward_pump(p->forward, &p->fio, now->mono_ms, now->wall_ms);
+    wr_forward_get_stats(p->forward, &after);
+    wr_metrics_add(p->metrics, WR_C_MESSAGES_SENT, after.messages_sent - before.messages_sent);
+}
+
+static bool outbox_empty(struct wr_pipeline *p)
+{
+    uint64_t rows = 0;
+    uint64_t bytes = 0;
+
+    wr_outbox_stats(p->outbox, &rows, &bytes);
+    return rows == 0;
+}
+
+static void shutdown_flush(struct wr_pipeline *p, uint32_t flush_ms)
+{
+    uint64_t deadline = plat_time_mono_ms() + flush_ms;
+    struct wr_now now;
+
+    /* No new events: stop the source first, then fold what it already gave us. */
+    wr_ingest_destroy(p->ingest, 2000);
+    p->ingest = NULL;
+    drain_events(p, 0);
+    now = now_readings(p);
+    tick(p, &now);
+    checkpoint(p);
+    while (!outbox_empty(p) && wr_uplink_connected(p->uplink) && plat_time_mono_ms() < deadline) {
+        handle_notices(p);
+        now = now_readings(p);
+        wr_forward_pump(p->forward, &p->fio, now.mono_ms, now.wall_ms);
+        plat_sleep_ms(10);
+    }
+    handle_notices(p);
+    update_gauges(p);
+    export_metrics(p, plat_time_wall_ms());
+    if (!outbox_empty(p))
+        PLAT_INFO(MOD, "shutting down with results in the outbox; they are sent after restart");
+}
+
+int wr_pipeline_run(struct wr_pipeline *p, wr_pipeline_stop_fn should_stop, void *ctx,
+                    uint32_t flush_ms)
+{
+    uint64_t next_tick = 0;
+    uint64_t next_checkpoint;
+    uint64_t next_metrics = 0;
+    int rc;
+
+    if (p == NULL || should_stop == NULL)
+        return WR_E_INVAL;
+    rc = wr_ingest_start(p->ingest);
+    if (rc != WR_OK)
+        return rc;
+    next_checkpoint = plat_time_mono_ms() + p->cfg->storage.checkpoint_interval_ms;
+    while (!should_stop(ctx)) {
+        uint64_t mono;
+
+        drain_events(p, 20);
+        mono = plat_time_mono_ms();
+        if (mono >= next_tick) {
+            struct wr_now now = now_readings(p);
+
+            tick(p, &now);
+            next_tick = mono + TICK_MS;
+        }
+        if (mono >= next_checkpoint) {
+            checkpoint(p);
+            wr_outbox_enforce_budget(p->outbox, 0);
+            next_checkpoint = mono + p->cfg->storage.checkpoint_interval_ms;
+        }
+        if (mono >= next_metrics) {
+            update_gauges(p);
+            export_metrics(p, plat_time_wall_ms());
+            next_metrics = mono + p->cfg->metrics.interval_ms;
+        }
+    }
+    PLAT_INFO(MOD, "shutting down");
+    shutdown_flush(p, flush_ms);
+    return WR_OK;
+}
+
+/* ---- construction -------------------------------------------------------------------------- */
+
+static void build_specs(struct wr_pipeline *p)
+{
+    for (size_t s = 0; s < p->cfg->n_streams; s++) {
+        const struct wr_stream_config *sc = &p->cfg->streams[s];
+        struct wr_decode_spec *spec = &p->specs[s];
+
+        spec->format = sc->format;
+        spec->value_field = sc->value_field;
+        spec->time_field = sc->time_field;
+        spec->time_unit = sc->time_unit;
+        spec->key_template = sc->key;
+        spec->max_payload_bytes = p->cfg->source.max_payload_bytes;
+        spec->stream = (uint16_t)s;
+        p->filters[s] = sc->match;
+        p->stream_names[s] = sc->name;
+        p->stream_aggs[s] = sc->aggregates;
+    }
+}
+
+static int create_window(struct wr_pipeline *p)
+{
+    struct wr_window_stream_params sp[WR_CFG_MAX_STREAMS];
+    struct wr_window_params wp;
+
+    for (size_t s = 0; s < p->cfg->n_streams; s++) {
+        const struct wr_stream_config *sc = &p->cfg->streams[s];
+
+        sp[s].size_s = sc->window_size_s;
+        sp[s].allowed_lateness_s = sc->allowed_lateness_s;
+        sp[s].max_future_s = sc->max_future_s;
+        sp[s].max_keys = sc->max_keys;
+        sp[s].revise_late = sc->late_policy == WR_LATE_REVISE;
+        sp[s].revise_horizon_s = sc->revise_horizon_s;
+    }
+    wp.streams = sp;
+    wp.n_streams = p->cfg->n_streams;
+    wp.max_keys_total = p->cfg->backpressure.max_keys_total;
+    wp.memory_budget_bytes = p->cfg->backpressure.memory_budget_bytes;
+    return wr_window_create(&wp, &p->window);
+}
+
+static int open_store(struct wr_pipeline *p)
+{
+    struct wr_store_options so;
+    int rc;
+
+    memset(&so, 0, sizeof(so));
+    rc = plat_file_mkdir_p(p->cfg->agent.state_dir, 0750);
+    if (rc != WR_OK) {
+        PLAT_ERROR(MOD, "state dir %s unusable (%s): results are kept in memory only",
+                   p->cfg->agent.state_dir, wr_strerror(rc));
+        return WR_OK;
+    }
+    so.dir = p->cfg->agent.state_dir;
+    so.stream_names = p->stream_names;
+    so.n_streams = p->cfg->n_streams;
+    so.max_bytes = p->cfg->storage.max_bytes;
+    so.on_full = p->cfg->storage.on_full;
+    rc = wr_store_open(&so, &p->store);
+    if (rc != WR_OK) {
+        PLAT_ERROR(MOD, "cannot open the state store in %s (%s): results are kept in memory only",
+                   p->cfg->agent.state_dir, wr_strerror(rc));
+        p->store = NULL;
+        return WR_OK;
+    }
+    if (so.recovered_from_corruption)
+        wr_metrics_add(p->metrics, WR_C_STORE_CORRUPTIONS, 1);
+    return WR_OK;
+}
+
+static int create_uplink(struct wr_pipeline *p)
+{
+    const struct wr_config *cfg = p->cfg;
+    struct wr_uplink_params up;
+    struct plat_uri uri;
+    char bridge_uri[64];
+    int rc;
+
+    rc = plat_uri_parse(cfg->upstream.uri, &uri);
+    if (rc != WR_OK) {
+        PLAT_ERROR(MOD, "upstream.uri: cannot parse %s", cfg->upstream.uri);
+        return rc;
+    }
+    memset(&up, 0, sizeof(up));
+    up.uri = cfg->upstream.uri;
+    if (uri.tls) {
+        struct plat_bridge_config bc;
+        struct plat_tls_config tc;
+
+        memset(&bc, 0, sizeof(bc));
+        memset(&tc, 0, sizeof(tc));
+        tc.ca_file = cfg->upstream.tls.ca_file;
+        tc.cert_file = cfg->upstream.tls.cert_file[0] ? cfg->upstream.tls.cert_file : NULL;
+        tc.key_file = cfg->upstream.tls.key_file[0] ? cfg->upstream.tls.key_file : NULL;
+        tc.server_name = cfg->upstream.tls.server_name[0] ? cfg->upstream.tls.server_name : NULL;
+        bc.host = uri.host;
+        bc.port = uri.port;
+        bc.tls = tc;
+        bc.connect_timeout_ms = 10000;
+        rc = plat_bridge_start(&bc, &p->bridge);
+        if (rc != WR_OK) {
+            PLAT_ERROR(MOD, "cannot start the TLS bridge: %s", wr_strerror(rc));
+            return rc;
+        }
+        snprintf(bridge_uri, sizeof(bridge_uri), "tcp://127.0.0.1:%u",
+                 (unsigned)plat_bridge_port(p->bridge));
+        up.uri = bridge_uri;
+        PLAT_INFO(MOD, "upstream %s over TLS (mbedTLS) via in-process bridge", cfg->upstream.uri);
+    } else {
+        PLAT_WARN(MOD, "upstream %s is plain TCP: results travel unencrypted", cfg->upstream.uri);
+    }
+    up.client_id = cfg->upstream.client_id;
+    up.username = cfg->upstream.username;
+    up.password = cfg->upstream.password;
+    up.keepalive_s = cfg->upstream.keepalive_s;
+    up.qos = cfg->upstream.qos;
+    up.max_inflight = cfg->upstream.max_inflight;
+    up.reconnect_min_ms = cfg->upstream.reconnect_min_ms;
+    up.reconnect_max_ms = cfg->upstream.reconnect_max_ms;
+    up.jitter_seed = (uint64_t)plat_time_wall_ms() ^ (uint64_t)plat_time_mono_ms() << 17;
+    up.on_ack = on_uplink_ack;
+    up.on_connection = on_uplink_connection;
+    up.ctx = p;
+    return wr_uplink_create(&up, &p->uplink);
+}
+
+static int create_forward(struct wr_pipeline *p)
+{
+    const struct wr_config *cfg = p->cfg;
+    struct wr_forward_params fp;
+
+    fp.agent_id = cfg->agent.id;
+    fp.topic = p->results_topic;
+    fp.stream_names = p->stream_names;
+    fp.stream_aggregates = p->stream_aggs;
+    fp.n_streams = cfg->n_streams;
+    fp.max_results = cfg->upstream.batch.max_results;
+    fp.max_bytes = cfg->upstream.batch.max_bytes;
+    fp.max_delay_ms = cfg->upstream.batch.max_delay_ms;
+    fp.max_inflight = cfg->upstream.max_inflight;
+    fp.resend_per_s = cfg->upstream.resend_per_s;
+    p->fio.read = forward_read;
+    p->fio.remove = forward_remove;
+    p->fio.publish = forward_publish;
+    p->fio.ctx = p;
+    return wr_forward_create(&fp, &p->forward);
+}
+
+static int create_ingest(struct wr_pipeline *p)
+{
+    const struct wr_config *cfg = p->cfg;
+    struct wr_ingest_params ip;
+
+    memset(&ip, 0, sizeof(ip));
+    ip.uri = cfg->source.uri;
+    ip.client_id = cfg->source.client_id;
+    ip.username = cfg->source.username;
+    ip.password = cfg->source.password;
+    ip.keepalive_s = cfg->source.keepalive_s;
+    ip.qos = cfg->source.qos;
+    ip.filters = p->filters;
+    ip.n_filters = cfg->n_streams;
+    ip.on_message = on_message;
+    ip.on_connection = on_source_connection;
+    ip.ctx = p;
+    return wr_ingest_create(&ip, &p->ingest);
+}
+
+int wr_pipeline_create(const struct wr_config *cfg, struct wr_pipeline **out)
+{
+    struct wr_pipeline *p;
+    struct wr_outbox_params op;
+    int rc;
+
+    if (cfg == NULL || out == NULL || cfg->n_streams == 0)
+        return WR_E_INVAL;
+    p = plat_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return WR_E_NOMEM;
+    p->cfg = cfg;
+    build_specs(p);
+    plat_clock_init(&p->clock, CLOCK_JUMP_THRESHOLD_MS);
+    rc = wr_config_expand_topic(cfg->upstream.topic, cfg->agent.id, p->results_topic,
+                                sizeof(p->results_topic));
+    if (rc == WR_OK)
+        rc = wr_config_expand_topic(cfg->upstream.status_topic, cfg->agent.id, p->status_topic,
+                                    sizeof(p->status_topic));
+    if (rc == WR_OK)
+        rc = wr_metrics_create(&p->metrics);
+    if (rc == WR_OK)
+        rc = plat_queue_create(sizeof(struct wr_event), cfg->backpressure.queue_capacity,
+                               &p->events);
+    if (rc == WR_OK)
+        rc = plat_queue_create(sizeof(struct notice), NOTICES_CAPACITY, &p->notices);
+    if (rc == WR_OK) {
+        p->metrics_text = plat_malloc(METRICS_TEXT_MAX);
+        rc = p->metrics_text != NULL ? WR_OK : WR_E_NOMEM;
+    }
+    if (rc == WR_OK)
+        rc = create_window(p);
+    if (rc == WR_OK)
+        rc = open_store(p);
+    if (rc == WR_OK) {
+        op.store = p->store;
+        op.memory_capacity = MEMORY_OUTBOX_RESULTS;
+        op.metrics = p->metrics;
+        rc = wr_outbox_create(&op, &p->outbox);
+    }
+    if (rc == WR_OK)
+        rc = create_forward(p);
+    if (rc == WR_OK)
+        rc = restore_state(p);
+    if (rc == WR_OK)
+        rc = create_uplink(p);
+    if (rc == WR_OK)
+        rc = create_ingest(p);
+    if (rc != WR_OK) {
+        wr_pipeline_destroy(p);
+        return rc;
+    }
+    *out = p;
+    return WR_OK;
+}
+
+struct wr_metrics *wr_pipeline_metrics(struct wr_pipeline *p)
+{
+    return p != NULL ? p->metrics : NULL;
+}
+
+void wr_pipeline_destroy(struct wr_pipeline *p)
+{
+    if (p == NULL)
+        return;
+    /* Paho clients first: after this no callback can touch the rest. */
+    wr_ingest_destroy(p->ingest, 0);
+    wr_uplink_destroy(p->uplink, 1000);
+    plat_bridge_stop(p->bridge);
+    wr_forward_destroy(p->forward);
+    wr_outbox_destroy(p->outbox);
+    wr_store_close(p->store);
+    wr_window_destroy(p->window);
+    plat_queue_destroy(p->events);
+    plat_queue_destroy(p->notices);
+    wr_metrics_destroy(p->metrics);
+    plat_free(p->metrics_text);
+    plat_free(p);
+}

@@ -1,0 +1,529 @@
+/*
+ * The storage budget: give free pages back, roll the oldest outbox rows up
+ * into coarser windows, and only then drop the oldest rows. A long outage
+ * therefore ends with coarser data for its oldest part, not with a gap.
+ *
+ * A rollup pass reads the oldest rows in chunks (one transaction per
+ * chunk). Each row seeds a target window: its coarser window of size
+ * size_s * factor, or, when a row from an earlier pass already covers that
+ * window at an even coarser level, that row's window. Every row inside the
+ * target (any size, any revision) is gathered; the highest revision of each
+ * window is merged with wr_agg_merge; all gathered rows are replaced by one
+ * row with the smallest of their ids. Rows of different windows hold
+ * disjoint events (only the revisions of one window repeat events), so the
+ * merge is exact, and because the target absorbs everything inside it no
+ * two rows of a (stream, key) overlap afterwards: upstream never gets two
+ * results with the same start.
+ */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "plat_log.h"
+#include "plat_mem.h"
+#include "store_internal.h"
+#include "wr_error.h"
+
+#define MOD WR_STORE__MOD
+#define CHUNK_ROWS 256
+#define LOW_WATER_PERCENT 90
+#define MAX_PASSES 32
+
+struct seed {
+    int64_t id;
+    int64_t stream_id;
+    int64_t start_ms;
+    int64_t cstart_ms; /* start of the coarser window */
+    uint32_t size_s;
+    uint32_t csize_s;  /* 0: the row cannot be coarsened (size overflow, extreme start) */
+    int key_len;
+    char key[WR_KEY_MAX];
+};
+
+/* What one chunk did; added to the report and stats only when its transaction commits. */
+struct chunk_counts {
+    struct wr_store__delta delta;
+    uint64_t rolled_up;
+    uint64_t rollup_rows;
+    uint64_t gone;
+};
+
+static sqlite3_int64 clamp_id(uint64_t id)
+{
+    return id > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)id;
+}
+
+static int64_t floor_div64(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/*
+ * The window of size size_s * factor^1 that contains start_ms, aligned to
+ * the epoch. False when the size does not fit uint32 seconds or the window
+ * does not fit int64 milliseconds.
+ */
+static bool coarser(int64_t start_ms, uint64_t size_s, uint32_t factor, int64_t *cstart_ms,
+                    uint32_t *csize_s)
+{
+    uint64_t cs = size_s * factor;
+    int64_t cms;
+
+    if (size_s == 0 || cs / factor != size_s || cs > UINT32_MAX)
+        return false;
+    cms = (int64_t)cs * 1000;
+    if (start_ms < INT64_MIN + cms)
+        return false;
+    *cstart_ms = floor_div64(start_ms, cms) * cms;
+    if (*cstart_ms > INT64_MAX - cms)
+        return false;
+    *csize_s = (uint32_t)cs;
+    return true;
+}
+
+static int cmp_i64(int64_t a, int64_t b)
+{
+    return (a > b) - (a < b);
+}
+
+static int seed_cmp(const void *pa, const void *pb)
+{
+    const struct seed *a = pa;
+    const struct seed *b = pb;
+    int c;
+
+    if ((c = cmp_i64(a->stream_id, b->stream_id)) != 0)
+        return c;
+    if ((c = cmp_i64(a->key_len, b->key_len)) != 0)
+        return c;
+    if ((c = memcmp(a->key, b->key, (size_t)a->key_len)) != 0)
+        return c;
+    if ((c = cmp_i64(a->size_s, b->size_s)) != 0)
+        return c;
+    if ((c = cmp_i64(a->cstart_ms, b->cstart_ms)) != 0)
+        return c;
+    return cmp_i64(a->id, b->id);
+}
+
+static bool same_group(const struct seed *a, const struct seed *b)
+{
+    return a->stream_id == b->stream_id && a->key_len == b->key_len &&
+           memcmp(a->key, b->key, (size_t)a->key_len) == 0 && a->size_s == b->size_s &&
+           a->cstart_ms == b->cstart_ms;
+}
+
+static int load_seeds(struct wr_store *st, sqlite3_int64 after, struct seed *seeds, size_t *n)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_OB_SEED];
+    int src;
+    int rc = WR_OK;
+
+    *n = 0;
+    sqlite3_bind_int64(stmt, 1, after);
+    sqlite3_bind_int64(stmt, 2, CHUNK_ROWS);
+    while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct seed *s = &seeds[*n];
+        int key_len = sqlite3_column_bytes(stmt, 2);
+        sqlite3_int64 size = sqlite3_column_int64(stmt, 4);
+
+        memset(s, 0, sizeof(*s));
+        s->id = sqlite3_column_int64(stmt, 0);
+        s->stream_id = sqlite3_column_int64(stmt, 1);
+        s->start_ms = sqlite3_column_int64(stmt, 3);
+        s->size_s = size > 0 && size <= UINT32_MAX ? (uint32_t)size : 0;
+        if (key_len >= 0 && key_len < WR_KEY_MAX) {
+            s->key_len = key_len;
+            if (key_len > 0)
+                memcpy(s->key, sqlite3_column_blob(stmt, 2), (size_t)key_len);
+            if (!coarser(s->start_ms, s->size_s, st->rollup_factor, &s->cstart_ms, &s->csize_s))
+                s->csize_s = 0;
+        }
+        (*n)++;
+    }
+    if (src != SQLITE_DONE)
+        rc = wr_store__fail(st, src, "reading the outbox for rollup");
+    sqlite3_reset(stmt);
+    return rc;
+}
+
+/*
+ * If a row at a coarser level (csize * factor^k, the sizes earlier passes
+ * produce) already covers [cstart, cstart + csize), target its window
+ * instead, so the new data joins it rather than overlapping it.
+ */
+static int find_target(struct wr_store *st, const struct seed *s, sqlite3_int64 min_id,
+                       int64_t *tstart_ms, uint32_t *tsize_s)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_OB_AT_START];
+    int64_t lstart = s->cstart_ms;
+    uint32_t lsize = s->csize_s;
+    int rc = WR_OK;
+
+    *tstart_ms = s->cstart_ms;
+    *tsize_s = s->csize_s;
+    while (rc == WR_OK && coarser(lstart, lsize, st->rollup_factor, &lstart, &lsize)) {
+        bool found = false;
+        int src;
+
+        sqlite3_bind_int64(stmt, 1, s->stream_id);
+        sqlite3_bind_blob(stmt, 2, s->key, s->key_len, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 3, lstart);
+        sqlite3_bind_int64(stmt, 4, min_id);
+        while ((src = sqlite3_step(stmt)) == SQLITE_ROW)
+            if (sqlite3_column_int64(stmt, 0) == (sqlite3_int64)lsize)
+                found = true;
+        if (src != SQLITE_DONE)
+            rc = wr_store__fail(st, src, "looking for coarser results");
+        sqlite3_reset(stmt);
+        if (found) {
+            *tstart_ms = lstart;
+            *tsize_s = lsize;
+            break;
+        }
+    }
+    return rc;
+}
+
+static void bind_range(sqlite3_stmt *stmt, const struct seed *s, int64_t tstart_ms,
+                       uint32_t tsize_s, sqlite3_int64 min_id)
+{
+    sqlite3_bind_int64(stmt, 1, s->stream_id);
+    sqlite3_bind_blob(stmt, 2, s->key, s->key_len, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 3, tstart_ms);
+    sqlite3_bind_int64(stmt, 4, tstart_ms + (int64_t)tsize_s * 1000);
+    sqlite3_bind_int64(stmt, 5, min_id);
+}
+
+struct gathered {
+    uint64_t rows;
+    uint64_t windows;
+    int64_t min_id;
+    struct wr_agg merged;
+    /* The first window's best revision: kept as is when it is the only window. */
+    int64_t one_start_ms;
+    uint32_t one_size_s;
+    uint32_t one_revision;
+    struct wr_agg one_agg;
+};
+
+static int gather(struct wr_store *st, const struct seed *s, int64_t tstart_ms, uint32_t tsize_s,
+                  sqlite3_int64 min_id, struct gathered *g)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_OB_IN_RANGE];
+    int64_t prev_start = 0;
+    int64_t prev_size = -1;
+    int src;
+    int rc = WR_OK;
+
+    memset(g, 0, sizeof(*g));
+    g->min_id = INT64_MAX;
+    wr_agg_init(&g->merged);
+    bind_range(stmt, s, tstart_ms, tsize_s, min_id);
+    /* Rows come ordered by window, highest revision first: the first row of each window wins. */
+    while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(stmt, 0);
+        int64_t start = sqlite3_column_int64(stmt, 1);
+        int64_t size = sqlite3_column_int64(stmt, 2);
+        struct wr_agg agg;
+
+        g->rows++;
+        if (id < g->min_id)
+            g->min_id = id;
+        if (size == prev_size && start == prev_start)
+            continue;
+        prev_start = start;
+        prev_size = size;
+        if (wr_store__agg_decode(sqlite3_column_blob(stmt, 4), sqlite3_column_bytes(stmt, 4),
+                                 &agg) != WR_OK) {
+            /* Nothing can be sent from it anyway; it goes with the others. */
+            st->stats.bad_rows++;
+            continue;
+        }
+        if (g->windows++ == 0) {
+            g->one_start_ms = start;
+            g->one_size_s = (uint32_t)size;
+            g->one_revision = (uint32_t)sqlite3_column_int64(stmt, 3);
+            g->one_agg = agg;
+        }
+        wr_agg_merge(&g->merged, &agg);
+    }
+    if (src != SQLITE_DONE)
+        rc = wr_store__fail(st, src, "gathering results for rollup");
+    sqlite3_reset(stmt);
+    return rc;
+}
+
+static int roll_target(struct wr_store *st, const struct seed *s, int64_t tstart_ms,
+                       uint32_t tsize_s, sqlite3_int64 min_id, struct chunk_counts *cc)
+{
+    unsigned char blob[WR_STORE__AGG_BLOB_BYTES];
+    struct gathered g;
+    sqlite3_stmt *stmt;
+    uint64_t deleted;
+    int src;
+    int rc;
+
+    rc = gather(st, s, tstart_ms, tsize_s, min_id, &g);
+    if (rc != WR_OK || g.rows < 2 || g.windows == 0)
+        return rc;
+    stmt = st->stmt[STMT_OB_DELETE_IN_RANGE];
+    bind_range(stmt, s, tstart_ms, tsize_s, min_id);
+    src = sqlite3_step(stmt);
+    deleted = (uint64_t)sqlite3_changes(st->db);
+    sqlite3_reset(stmt);
+    if (src != SQLITE_DONE)
+        return wr_store__fail(st, src, "deleting rolled-up results");
+
+    stmt = st->stmt[STMT_OB_INSERT_ID];
+    sqlite3_bind_int64(stmt, 1, g.min_id);
+    sqlite3_bind_int64(stmt, 2, s->stream_id);
+    sqlite3_bind_blob(stmt, 3, s->key, s->key_len, SQLITE_STATIC);
+    if (g.windows == 1) {
+        /* Only revisions of one window: keep the highest one as it is. */
+        wr_store__agg_encode(&g.one_agg, blob);
+        sqlite3_bind_int64(stmt, 4, g.one_start_ms);
+        sqlite3_bind_int64(stmt, 5, (sqlite3_int64)g.one_size_s);
+        sqlite3_bind_int64(stmt, 6, (sqlite3_int64)g.one_revision);
+    } else {
+        wr_store__agg_encode(&g.merged, blob);
+        sqlite3_bind_int64(stmt, 4, tstart_ms);
+        sqlite3_bind_int64(stmt, 5, (sqlite3_int64)tsize_s);
+        sqlite3_bind_int64(stmt, 6, 0);
+    }
+    sqlite3_bind_blob(stmt, 7, blob, (int)sizeof(blob), SQLITE_STATIC);
+    src = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (src != SQLITE_DONE)
+        return wr_store__fail(st, src, "writing a rolled-up result");
+    cc->rolled_up += deleted;
+    cc->rollup_rows++;
+    cc->gone += deleted - 1;
+    cc->delta.outbox_rows -= (int64_t)(deleted - 1);
+    cc->delta.outbox_bytes -= (int64_t)((deleted - 1) * wr_store__row_bytes((size_t)s->key_len));
+    cc->delta.rows_written += deleted + 1;
+    return WR_OK;
+}
+
+static int roll_chunk(struct wr_store *st, struct seed *seeds, size_t n, sqlite3_int64 min_id,
+                      struct chunk_counts *cc)
+{
+    int rc = WR_OK;
+
+    qsort(seeds, n, sizeof(*seeds), seed_cmp);
+    for (size_t i = 0; i < n && rc == WR_OK; i++) {
+        int64_t tstart_ms;
+        uint32_t tsize_s;
+
+        /* One target per group of seeds sharing (stream, key, size, coarser window). */
+        if (i > 0 && same_group(&seeds[i - 1], &seeds[i]))
+            continue;
+        if (seeds[i].csize_s == 0)
+            continue;
+        rc = find_target(st, &seeds[i], min_id, &tstart_ms, &tsize_s);
+        if (rc == WR_OK)
+            rc = roll_target(st, &seeds[i], tstart_ms, tsize_s, min_id, cc);
+    }
+    return rc;
+}
+
+int wr_store_outbox_rollup(struct wr_store *st, uint64_t min_id, uint64_t want_rows,
+                           struct wr_store_budget_report *rep)
+{
+    struct seed *seeds = NULL;
+    sqlite3_int64 floor_id = clamp_id(min_id);
+    sqlite3_int64 cursor = floor_id;
+    uint64_t gone = 0;
+    int rc;
+
+    if (st == NULL)
+        return WR_E_INVAL;
+    if (st->txn != WR_STORE__TXN_NONE)
+        return WR_E_STATE;
+    rc = wr_store__usable(st);
+    if (rc != WR_OK)
+        return rc;
+    seeds = plat_malloc(CHUNK_ROWS * sizeof(*seeds));
+    if (seeds == NULL)
+        return WR_E_NOMEM;
+    for (;;) {
+        struct chunk_counts cc;
+        bool joined = false;
+        size_t n = 0;
+
+        memset(&cc, 0, sizeof(cc));
+        rc = wr_store__unit_begin(st, &joined);
+        if (rc == WR_OK)
+            rc = load_seeds(st, cursor, seeds, &n);
+        if (rc == WR_OK && n > 0) {
+            cursor = seeds[n - 1].id;
+            rc = roll_chunk(st, seeds, n, floor_id, &cc);
+        }
+        rc = wr_store__unit_end(st, joined, &cc.delta, rc);
+        if (rc != WR_OK || n == 0)
+            break;
+        gone += cc.gone;
+        st->stats.rolled_up += cc.rolled_up;
+        st->stats.rollup_rows += cc.rollup_rows;
+        if (rep != NULL) {
+            rep->rolled_up += cc.rolled_up;
+            rep->rollup_rows += cc.rollup_rows;
+        }
+        if ((want_rows != 0 && gone >= want_rows) || n < CHUNK_ROWS)
+            break;
+    }
+    plat_free(seeds);
+    return wr_store__finish(st, rc);
+}
+
+/* ---- dropping and measuring ---------------------------------------------------------------- */
+
+static int drop_oldest(struct wr_store *st, sqlite3_int64 min_id, uint64_t k, uint64_t *dropped)
+{
+    struct wr_store__delta delta;
+    sqlite3_stmt *stmt = st->stmt[STMT_OB_DROP_SCAN];
+    sqlite3_int64 last = min_id;
+    uint64_t rows = 0;
+    uint64_t key_bytes = 0;
+    bool joined = false;
+    int src;
+    int rc;
+
+    *dropped = 0;
+    memset(&delta, 0, sizeof(delta));
+    rc = wr_store__unit_begin(st, &joined);
+    if (rc != WR_OK)
+        return rc;
+    sqlite3_bind_int64(stmt, 1, min_id);
+    sqlite3_bind_int64(stmt, 2, k > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)k);
+    while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        last = sqlite3_column_int64(stmt, 0);
+        key_bytes += (uint64_t)sqlite3_column_int64(stmt, 1);
+        rows++;
+    }
+    if (src != SQLITE_DONE)
+        rc = wr_store__fail(st, src, "choosing results to drop");
+    sqlite3_reset(stmt);
+    if (rc == WR_OK && rows > 0) {
+        stmt = st->stmt[STMT_OB_DELETE_RANGE];
+        sqlite3_bind_int64(stmt, 1, min_id);
+        sqlite3_bind_int64(stmt, 2, last);
+        src = sqlite3_step(stmt);
+        if (src != SQLITE_DONE)
+            rc = wr_store__fail(st, src, "dropping the oldest results");
+        sqlite3_reset(stmt);
+        delta.outbox_rows = -(int64_t)rows;
+        delta.outbox_bytes = -(int64_t)(rows * WR_STORE_OUTBOX_ROW_FIXED_BYTES + key_bytes);
+        delta.rows_written = rows;
+    }
+    rc = wr_store__unit_end(st, joined, &delta, rc);
+    if (rc == WR_OK)
+        *dropped = rows;
+    return rc;
+}
+
+/* Give free pages back to the file system and empty the WAL, then measure. */
+static int compact(struct wr_store *st)
+{
+    int rc = wr_store__exec(st, STMT_INCREMENTAL_VACUUM, "releasing free pages");
+
+    if (rc == WR_OK)
+        rc = wr_store__wal_truncate(st);
+    if (rc == WR_OK)
+        rc = wr_store__refresh_pages(st);
+    return rc;
+}
+
+/*
+ * How many rows to remove for bytes to fall to target. Each row is charged
+ * its share of the whole file, which over-charges it when the window
+ * checkpoints take room too: the loop then takes another, smaller step
+ * rather than removing more than needed.
+ */
+static uint64_t rows_to_free(const struct wr_store *st, uint64_t target)
+{
+    uint64_t bytes = wr_store_bytes(st);
+    uint64_t per_row;
+
+    if (bytes <= target)
+        return 0;
+    per_row = st->outbox_rows > 0 ? bytes / st->outbox_rows : bytes;
+    if (per_row < WR_STORE_OUTBOX_ROW_FIXED_BYTES)
+        per_row = WR_STORE_OUTBOX_ROW_FIXED_BYTES;
+    return (bytes - target) / per_row + 1;
+}
+
+int wr_store_enforce_budget(struct wr_store *st, uint64_t min_id,
+                            struct wr_store_budget_report *rep)
+{
+    struct wr_store_budget_report r;
+    sqlite3_int64 floor_id = clamp_id(min_id);
+    uint64_t target;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    if (rep != NULL)
+        *rep = r;
+    if (st == NULL)
+        return WR_E_INVAL;
+    if (st->txn != WR_STORE__TXN_NONE)
+        return WR_E_STATE;
+    rc = wr_store__usable(st);
+    if (rc != WR_OK)
+        return rc;
+    r.bytes_before = wr_store_bytes(st);
+    r.bytes_after = r.bytes_before;
+    if (st->max_bytes == 0 || r.bytes_before <= st->max_bytes) {
+        if (rep != NULL)
+            *rep = r;
+        return WR_OK;
+    }
+    /* Down to a low-water mark, so the next few appends do not start it all again. */
+    target = st->max_bytes / 100 * LOW_WATER_PERCENT;
+    rc = compact(st);
+    for (int pass = 0; rc == WR_OK && st->on_full == WR_ON_FULL_ROLLUP && pass < MAX_PASSES &&
+                       wr_store_bytes(st) > target;
+         pass++) {
+        uint64_t rows_before = st->outbox_rows;
+
+        rc = wr_store_outbox_rollup(st, min_id, rows_to_free(st, target), &r);
+        if (rc == WR_OK)
+            rc = compact(st);
+        if (st->outbox_rows == rows_before)
+            break; /* nothing left to merge: only dropping helps now */
+    }
+    while (rc == WR_OK && wr_store_bytes(st) > target) {
+        uint64_t dropped = 0;
+
+        rc = drop_oldest(st, floor_id, rows_to_free(st, target), &dropped);
+        if (rc == WR_OK && dropped == 0)
+            rc = WR_E_FULL;
+        r.dropped += dropped;
+        st->stats.dropped += dropped;
+        if (rc == WR_OK)
+            rc = compact(st);
+    }
+    r.bytes_after = wr_store_bytes(st);
+    if (rc == WR_E_FULL && r.bytes_after <= st->max_bytes)
+        rc = WR_OK;
+    if (r.rolled_up > 0 || r.dropped > 0)
+        PLAT_WARN(MOD,
+                  "%s: over the storage budget (%llu of %llu bytes): rolled %llu results up "
+                  "into %llu coarser ones, dropped %llu oldest; now %llu bytes",
+                  st->path, (unsigned long long)r.bytes_before,
+                  (unsigned long long)st->max_bytes, (unsigned long long)r.rolled_up,
+                  (unsigned long long)r.rollup_rows, (unsigned long long)r.dropped,
+                  (unsigned long long)r.bytes_after);
+    if (rc == WR_E_FULL)
+        PLAT_ERROR(MOD,
+                   "%s: still over the storage budget (%llu of %llu bytes) with nothing left "
+                   "to roll up or drop (results in flight and window checkpoints fill it)",
+                   st->path, (unsigned long long)r.bytes_after,
+                   (unsigned long long)st->max_bytes);
+    if (rep != NULL)
+        *rep = r;
+    return wr_store__finish(st, rc);
+}

@@ -1,0 +1,157 @@
+#ifndef WR_STORE_INTERNAL_H
+#define WR_STORE_INTERNAL_H
+
+/*
+ * Shared by the store's source files (store.c, store_schema.c,
+ * store_outbox.c, store_budget.c) and nothing else: the layout of struct
+ * wr_store and the module-internal helpers. This is the only header that
+ * includes sqlite3.h.
+ */
+
+#include <sqlite3.h>
+
+#include "plat_log.h"
+#include "store.h"
+
+#define WR_STORE__MOD "store"
+#define WR_STORE__AGG_BLOB_BYTES 80
+
+/* Every statement the store runs after open; prepared at open, finalized at close. */
+enum wr_store__stmt {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_SAVEPOINT,
+    STMT_RELEASE,
+    STMT_ROLLBACK_TO,
+    STMT_PAGE_COUNT,
+    STMT_FREELIST_COUNT,
+    STMT_INCREMENTAL_VACUUM,
+    STMT_WIN_PUT,
+    STMT_WIN_DELETE_BEFORE,
+    STMT_WIN_LOAD,
+    STMT_CLOCK_PUT,
+    STMT_CLOCK_LOAD,
+    STMT_OB_INSERT,
+    STMT_OB_INSERT_ID,
+    STMT_OB_READ,
+    STMT_OB_KEY_LEN,
+    STMT_OB_DELETE,
+    STMT_OB_SEED,
+    STMT_OB_IN_RANGE,
+    STMT_OB_DELETE_IN_RANGE,
+    STMT_OB_AT_START,
+    STMT_OB_DROP_SCAN,
+    STMT_OB_DELETE_RANGE,
+    STMT_COUNT_
+};
+
+enum wr_store__txn {
+    WR_STORE__TXN_NONE = 0,
+    WR_STORE__TXN_OPEN,   /* a checkpoint transaction is open and healthy */
+    WR_STORE__TXN_FAILED, /* a checkpoint statement failed: only rollback is valid */
+};
+
+/* One row of the streams table: every name the database knows, configured or not. */
+struct wr_store__stream {
+    int64_t db_id;
+    int index; /* config index, or -1 when the stream is no longer configured */
+    char name[WR_STORE_NAME_MAX];
+};
+
+/* Counter changes of an open transaction: applied at commit, dropped at rollback. */
+struct wr_store__delta {
+    int64_t outbox_rows;
+    int64_t outbox_bytes;
+    uint64_t rows_written;
+};
+
+struct wr_store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[STMT_COUNT_];
+    char path[WR_STORE_PATH_MAX];
+
+    /* Options, kept so that a corrupt database can be replaced in place. */
+    char (*cfg_names)[WR_STORE_NAME_MAX];
+    size_t n_cfg;
+    uint64_t max_bytes;
+    enum wr_on_full on_full;
+    uint32_t rollup_factor;
+    uint32_t sync_every_commits;
+    uint32_t wal_max_pages;
+
+    /* Stream map: config index -> database id, and every known name. */
+    int64_t *cfg_db_id;
+    struct wr_store__stream *streams;
+    size_t n_streams;
+
+    enum wr_store__txn txn;
+    struct wr_store__delta pending;
+
+    /* Counters, valid between transactions. */
+    uint64_t outbox_rows;
+    uint64_t outbox_bytes;
+    uint64_t page_count;
+    uint64_t page_size;
+    uint64_t wal_frames;
+    uint32_t commits_since_sync;
+    struct wr_store_stats stats;
+
+    bool corrupt; /* a statement reported corruption: recover before returning */
+    struct plat_log_limiter err_limiter;
+};
+
+/*
+ * Map a SQLite result code to WR_*, log the original message once with
+ * context, count it, and remember corruption. rc must be an error.
+ */
+int wr_store__fail(struct wr_store *st, int rc, const char *what);
+
+/* Step a statement that returns no rows to completion and reset it. */
+int wr_store__exec(struct wr_store *st, enum wr_store__stmt which, const char *what);
+
+/*
+ * Begin a unit of work: its own transaction when no checkpoint is open,
+ * otherwise a savepoint inside the checkpoint. Returns WR_E_STATE when the
+ * open checkpoint already failed.
+ */
+int wr_store__unit_begin(struct wr_store *st, bool *joined);
+
+/* End a unit begun with wr_store__unit_begin: commit (rc == WR_OK) or roll back. */
+int wr_store__unit_end(struct wr_store *st, bool joined, const struct wr_store__delta *delta,
+                       int rc);
+
+/*
+ * Finish a public call: when it hit corruption, move the database aside and
+ * start a fresh one, then return rc (WR_E_CORRUPT stays the answer).
+ */
+int wr_store__finish(struct wr_store *st, int rc);
+
+/* Reconnect if a recovery could not finish (db is NULL); WR_OK when the store has a database. */
+int wr_store__usable(struct wr_store *st);
+
+/* Refresh page_count after anything that may have changed it. */
+int wr_store__refresh_pages(struct wr_store *st);
+
+/* Checkpoint the WAL and truncate it: the durable point. */
+int wr_store__wal_truncate(struct wr_store *st);
+
+/* The stream table entry of a database id, or NULL. */
+const struct wr_store__stream *wr_store__stream_by_db_id(const struct wr_store *st, int64_t id);
+
+/* Outbox bytes counted for one row with a key of key_len bytes. */
+static inline uint64_t wr_store__row_bytes(size_t key_len)
+{
+    return WR_STORE_OUTBOX_ROW_FIXED_BYTES + (uint64_t)key_len;
+}
+
+/* The aggregate BLOB (see store.h). */
+void wr_store__agg_encode(const struct wr_agg *agg, unsigned char out[WR_STORE__AGG_BLOB_BYTES]);
+int wr_store__agg_decode(const void *blob, int len, struct wr_agg *agg);
+
+/* Schema (store_schema.c). */
+extern const char *const wr_store__stmt_sql[STMT_COUNT_];
+uint32_t wr_store__schema_version(void);
+int wr_store__migrate(struct wr_store *st, uint32_t *found_version);
+
+#endif /* WR_STORE_INTERNAL_H */

@@ -1,0 +1,190 @@
+/*
+ * The outbox: closed window results waiting for the upstream PUBACK.
+ * Appends and deletes are one transaction per batch, or one savepoint of
+ * the open checkpoint transaction, so a batch is all in or all out. The
+ * row and byte counters change only when that transaction commits.
+ */
+#include "store.h"
+
+#include <string.h>
+
+#include "store_internal.h"
+#include "wr_error.h"
+
+static sqlite3_int64 clamp_id(uint64_t id)
+{
+    return id > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)id;
+}
+
+int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results, size_t n)
+{
+    struct wr_store__delta delta;
+    sqlite3_stmt *stmt;
+    bool joined = false;
+    int rc;
+
+    if (st == NULL || (results == NULL && n > 0))
+        return WR_E_INVAL;
+    /* Check the whole batch first: a bad result must not leave half a batch behind. */
+    for (size_t i = 0; i < n; i++)
+        if (results[i].stream >= st->n_cfg ||
+            memchr(results[i].key, '\0', sizeof(results[i].key)) == NULL)
+            return WR_E_INVAL;
+    if (n == 0)
+        return WR_OK;
+    if (st->txn == WR_STORE__TXN_FAILED)
+        return WR_E_STATE;
+    memset(&delta, 0, sizeof(delta));
+    rc = wr_store__usable(st);
+    if (rc != WR_OK)
+        return rc;
+    rc = wr_store__unit_begin(st, &joined);
+    if (rc != WR_OK)
+        return wr_store__finish(st, rc);
+    stmt = st->stmt[STMT_OB_INSERT];
+    for (size_t i = 0; i < n && rc == WR_OK; i++) {
+        const struct wr_result *r = &results[i];
+        unsigned char blob[WR_STORE__AGG_BLOB_BYTES];
+        size_t key_len = strlen(r->key);
+        int src;
+
+        wr_store__agg_encode(&r->agg, blob);
+        sqlite3_bind_int64(stmt, 1, st->cfg_db_id[r->stream]);
+        sqlite3_bind_blob(stmt, 2, r->key, (int)key_len, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 3, r->start_ms);
+        sqlite3_bind_int64(stmt, 4, (sqlite3_int64)r->size_s);
+        sqlite3_bind_int64(stmt, 5, (sqlite3_int64)r->revision);
+        sqlite3_bind_blob(stmt, 6, blob, (int)sizeof(blob), SQLITE_STATIC);
+        src = sqlite3_step(stmt);
+        if (src == SQLITE_DONE) {
+            delta.outbox_rows++;
+            delta.outbox_bytes += (int64_t)wr_store__row_bytes(key_len);
+            delta.rows_written++;
+        } else {
+            rc = wr_store__fail(st, src, "appending results to the outbox");
+        }
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+    }
+    rc = wr_store__unit_end(st, joined, &delta, rc);
+    return wr_store__finish(st, rc);
+}
+
+int wr_store_outbox_read(struct wr_store *st, uint64_t after_id, struct wr_outbox_row *rows,
+                         size_t max, size_t *n)
+{
+    sqlite3_stmt *stmt;
+    size_t got = 0;
+    int src = SQLITE_DONE;
+    int rc = WR_OK;
+
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || n == NULL || (rows == NULL && max > 0))
+        return WR_E_INVAL;
+    if (max == 0)
+        return WR_OK;
+    rc = wr_store__usable(st);
+    if (rc != WR_OK)
+        return rc;
+    stmt = st->stmt[STMT_OB_READ];
+    sqlite3_bind_int64(stmt, 1, clamp_id(after_id));
+    /*
+     * No LIMIT: ORDER BY the rowid streams rows without sorting, so stopping
+     * after max rows costs nothing, and skipped rows do not shorten a page.
+     */
+    while (got < max && (src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct wr_outbox_row *row = &rows[got];
+        const struct wr_store__stream *s =
+            wr_store__stream_by_db_id(st, sqlite3_column_int64(stmt, 1));
+        int key_len = sqlite3_column_bytes(stmt, 2);
+        const void *key = sqlite3_column_blob(stmt, 2);
+
+        memset(row, 0, sizeof(*row));
+        if (key_len < 0 || key_len >= WR_KEY_MAX ||
+            wr_store__agg_decode(sqlite3_column_blob(stmt, 6), sqlite3_column_bytes(stmt, 6),
+                                 &row->result.agg) != WR_OK) {
+            st->stats.bad_rows++;
+            continue;
+        }
+        row->id = (uint64_t)sqlite3_column_int64(stmt, 0);
+        if (key_len > 0)
+            memcpy(row->result.key, key, (size_t)key_len);
+        row->result.start_ms = sqlite3_column_int64(stmt, 3);
+        row->result.size_s = (uint32_t)sqlite3_column_int64(stmt, 4);
+        row->result.revision = (uint32_t)sqlite3_column_int64(stmt, 5);
+        if (s != NULL) {
+            memcpy(row->stream_name, s->name, sizeof(row->stream_name));
+            row->result.stream = s->index >= 0 ? (uint16_t)s->index : WR_STORE_STREAM_UNKNOWN;
+        } else {
+            row->result.stream = WR_STORE_STREAM_UNKNOWN;
+        }
+        got++;
+    }
+    if (got < max && src != SQLITE_DONE)
+        rc = wr_store__fail(st, src, "reading the outbox");
+    sqlite3_reset(stmt);
+    *n = rc == WR_OK ? got : 0;
+    return wr_store__finish(st, rc);
+}
+
+int wr_store_outbox_delete(struct wr_store *st, const uint64_t *ids, size_t n)
+{
+    struct wr_store__delta delta;
+    bool joined = false;
+    int rc;
+
+    if (st == NULL || (ids == NULL && n > 0))
+        return WR_E_INVAL;
+    if (n == 0)
+        return WR_OK;
+    if (st->txn == WR_STORE__TXN_FAILED)
+        return WR_E_STATE;
+    rc = wr_store__usable(st);
+    if (rc != WR_OK)
+        return rc;
+    memset(&delta, 0, sizeof(delta));
+    rc = wr_store__unit_begin(st, &joined);
+    if (rc != WR_OK)
+        return wr_store__finish(st, rc);
+    for (size_t i = 0; i < n && rc == WR_OK; i++) {
+        sqlite3_stmt *len_stmt = st->stmt[STMT_OB_KEY_LEN];
+        sqlite3_stmt *del = st->stmt[STMT_OB_DELETE];
+        int src;
+
+        if (ids[i] > (uint64_t)INT64_MAX)
+            continue;
+        /* The key length is read first so the byte counter stays exact (no RETURNING before 3.35). */
+        sqlite3_bind_int64(len_stmt, 1, (sqlite3_int64)ids[i]);
+        src = sqlite3_step(len_stmt);
+        if (src == SQLITE_ROW) {
+            int64_t key_len = sqlite3_column_int64(len_stmt, 0);
+
+            sqlite3_reset(len_stmt);
+            sqlite3_bind_int64(del, 1, (sqlite3_int64)ids[i]);
+            src = sqlite3_step(del);
+            if (src == SQLITE_DONE) {
+                delta.outbox_rows--;
+                delta.outbox_bytes -= (int64_t)wr_store__row_bytes((size_t)key_len);
+                delta.rows_written++;
+            } else {
+                rc = wr_store__fail(st, src, "deleting acknowledged results");
+            }
+            sqlite3_reset(del);
+        } else {
+            if (src != SQLITE_DONE)
+                rc = wr_store__fail(st, src, "looking up acknowledged results");
+            sqlite3_reset(len_stmt);
+        }
+    }
+    rc = wr_store__unit_end(st, joined, &delta, rc);
+    return wr_store__finish(st, rc);
+}
+
+void wr_store_outbox_stats(const struct wr_store *st, uint64_t *rows, uint64_t *bytes)
+{
+    if (rows != NULL)
+        *rows = st != NULL ? st->outbox_rows : 0;
+    if (bytes != NULL)
+        *bytes = st != NULL ? st->outbox_bytes : 0;
+}

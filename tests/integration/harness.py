@@ -1,0 +1,256 @@
+"""Integration test harness: real Mosquitto brokers and the real windrow binary.
+
+Every wait is a condition polled against a deadline; nothing sleeps for a
+fixed time to let something happen. Processes started here are ended here,
+by PID.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+from mqtt_lite import Client
+
+WINDROW_BIN = os.environ.get("WINDROW_BIN", "windrow")
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)  # polling interval, not synchronisation
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Broker:
+    """A mosquitto on a free loopback port (or a given one), optionally persistent, optionally TLS."""
+
+    def __init__(self, workdir, name, port=None, persistent=False, tls=None):
+        self.workdir = workdir
+        self.name = name
+        self.port = port or free_port()
+        self.persistent = persistent
+        self.tls = tls
+        self.proc = None
+        self.conf = os.path.join(workdir, name + ".conf")
+        self.log = os.path.join(workdir, name + ".log")
+
+    def start(self):
+        lines = ["listener %d 127.0.0.1" % self.port, "allow_anonymous true",
+                 "max_queued_messages 1000000", "max_inflight_messages 100"]
+        if os.geteuid() == 0:
+            # As root mosquitto would drop to its own user and lose access to
+            # the test's private work dir.
+            lines.append("user root")
+        if self.persistent:
+            store = os.path.join(self.workdir, self.name + "-store") + "/"
+            os.makedirs(store, exist_ok=True)
+            lines += ["persistence true", "persistence_location " + store, "autosave_interval 1"]
+        else:
+            lines.append("persistence false")
+        if self.tls:
+            lines += ["cafile " + self.tls["ca"], "certfile " + self.tls["cert"],
+                      "keyfile " + self.tls["key"], "require_certificate %s" %
+                      ("true" if self.tls.get("require_client_cert", True) else "false"),
+                      "tls_version tlsv1.2"]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        logf = open(self.log, "a")
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf], stdout=logf, stderr=logf)
+        logf.close()
+        wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, 10,
+                 "mosquitto %s on port %d" % (self.name, self.port))
+        if self.proc.poll() is not None:
+            raise AssertionError("mosquitto %s exited: %s" % (self.name, open(self.log).read()))
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def client(self, client_id, clean=True, tls=None):
+        return Client(self.port, client_id, clean=clean, tls=tls)
+
+
+class Collector:
+    """Subscribes upstream and keeps every message, parsed as JSON, in arrival order."""
+
+    def __init__(self, broker, topic="windrow/#", client_id="collector", tls=None):
+        self.client = broker.client(client_id, tls=tls)
+        self.client.subscribe(topic, qos=1)
+        self.messages = []
+        self.lock = threading.Lock()
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            try:
+                msg = self.client.receive(0.2)
+            except Exception:
+                return
+            if msg is None:
+                continue
+            topic, payload = msg
+            try:
+                body = json.loads(payload)
+            except ValueError:
+                body = {"_raw": payload}
+            with self.lock:
+                self.messages.append((topic, body))
+
+    def results(self):
+        """Every result in every results message, flattened, with stream and size_s added."""
+        out = []
+        with self.lock:
+            msgs = list(self.messages)
+        for topic, body in msgs:
+            if not topic.endswith("/results"):
+                continue
+            for group in body.get("groups", []):
+                for r in group["results"]:
+                    r = dict(r)
+                    r["stream"] = group["stream"]
+                    r["size_s"] = group["size_s"]
+                    r["_agent"] = body.get("agent")
+                    out.append(r)
+        return out
+
+    def statuses(self):
+        with self.lock:
+            return [b for t, b in self.messages if t.endswith("/status")]
+
+    def close(self):
+        self.running = False
+        self.thread.join(2)
+        self.client.close()
+
+
+class Windrow:
+    def __init__(self, workdir, config, name="windrow"):
+        self.workdir = workdir
+        self.config = config
+        self.name = name
+        self.path = os.path.join(workdir, name + ".json")
+        self.log = os.path.join(workdir, name + ".log")
+        self.proc = None
+
+    def write_config(self):
+        with open(self.path, "w") as f:
+            json.dump(self.config, f, indent=2)
+
+    def start(self, wait_subscribed=True):
+        self.write_config()
+        logf = open(self.log, "a")
+        env = dict(os.environ)
+        self.proc = subprocess.Popen([WINDROW_BIN, "-c", self.path], stdout=logf, stderr=logf,
+                                     env=env)
+        logf.close()
+        if wait_subscribed:
+            self.wait_log(r"subscribed to", 15)
+        return self
+
+    def log_text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout, count=1):
+        rx = re.compile(pattern)
+
+        def seen():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError("windrow exited (%s) while waiting for %r:\n%s" %
+                                     (self.proc.returncode, pattern, self.log_text()[-4000:]))
+            return len(rx.findall(self.log_text())) >= count
+        wait_for(seen, timeout, "log line %r" % pattern)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise AssertionError("windrow did not stop within %ds" % timeout)
+        self.proc = None
+        return rc
+
+    def metrics(self):
+        """The Prometheus textfile as {name or name{labels}: value}."""
+        path = self.config["metrics"]["file"]
+        out = {}
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith("#") or not line.strip():
+                        continue
+                    name, value = line.rsplit(" ", 1)
+                    out[name] = float(value)
+        except FileNotFoundError:
+            pass
+        return out
+
+
+def base_config(workdir, source_port, upstream_port, streams, **overrides):
+    cfg = {
+        "agent": {"id": "gw-test", "state_dir": os.path.join(workdir, "state"),
+                  "log_level": "info"},
+        "source": {"uri": "tcp://127.0.0.1:%d" % source_port, "client_id": "windrow-test"},
+        "upstream": {"uri": "tcp://127.0.0.1:%d" % upstream_port,
+                     "batch": {"max_results": 50, "max_bytes": 16384, "max_delay_ms": 200},
+                     "reconnect": {"min_ms": 200, "max_ms": 1000}},
+        "streams": streams,
+        "storage": {"checkpoint_interval_ms": 500},
+        "metrics": {"file": os.path.join(workdir, "metrics.prom"), "interval_ms": 200},
+    }
+    for section, values in overrides.items():
+        if isinstance(values, dict) and isinstance(cfg.get(section), dict):
+            cfg[section].update(values)
+        else:
+            cfg[section] = values
+    return cfg
+
+
+class Workdir:
+    def __enter__(self):
+        self.path = tempfile.mkdtemp(prefix="windrow-it-")
+        return self.path
+
+    def __exit__(self, *exc):
+        if exc[0] is None and not os.environ.get("WINDROW_KEEP"):
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:
+            print("work dir kept:", self.path)
