@@ -633,6 +633,28 @@ static int open_store(struct wr_pipeline *p)
     return WR_OK;
 }
 
+static void on_bridge_event(void *ctx, enum plat_bridge_event ev, const char *detail)
+{
+    static struct plat_log_limiter lim;
+
+    (void)ctx;
+    switch (ev) {
+    case PLAT_BRIDGE_TLS_UP:
+        PLAT_INFO(MOD, "TLS session up: %s", detail != NULL ? detail : "");
+        break;
+    case PLAT_BRIDGE_TLS_FAILED:
+        plat_log_limited(&lim, 10000, PLAT_LOG_ERROR, MOD, "upstream TLS failed: %s",
+                         detail != NULL ? detail : "no reason");
+        break;
+    case PLAT_BRIDGE_FOREIGN_REFUSED:
+        PLAT_WARN(MOD, "refused a connection to the TLS bridge from another process: %s",
+                  detail != NULL ? detail : "");
+        break;
+    default:
+        break;
+    }
+}
+
 static int create_uplink(struct wr_pipeline *p)
 {
     const struct wr_config *cfg = p->cfg;
@@ -662,6 +684,7 @@ static int create_uplink(struct wr_pipeline *p)
         bc.port = uri.port;
         bc.tls = tc;
         bc.connect_timeout_ms = 10000;
+        bc.on_event = on_bridge_event;
         rc = plat_bridge_start(&bc, &p->bridge);
         if (rc != WR_OK) {
             PLAT_ERROR(MOD, "cannot start the TLS bridge: %s", wr_strerror(rc));
