@@ -59,6 +59,7 @@ struct wr_pipeline {
     struct wr_outbox *outbox;
     struct wr_forward *forward;
     struct wr_forward_io fio;
+    struct wr_forward_stats forward_seen;
     struct wr_uplink *uplink;
     struct plat_bridge *bridge;
     struct plat_clock clock;
@@ -463,11 +464,21 @@ static void handle_notices(struct wr_pipeline *p)
     }
 }
 
+/* The forwarder keeps its own totals; the metrics get what changed since last time. */
+static void sync_forward_counters(struct wr_pipeline *p)
+{
+    struct wr_forward_stats fs;
+
+    wr_forward_get_stats(p->forward, &fs);
+    wr_metrics_add(p->metrics, WR_C_MESSAGES_SENT,
+                   fs.messages_sent - p->forward_seen.messages_sent);
+    wr_metrics_add(p->metrics, WR_C_RESULTS_ACKED, fs.results_acked - p->forward_seen.results_acked);
+    p->forward_seen = fs;
+}
+
 static void tick(struct wr_pipeline *p, const struct wr_now *now)
 {
     int64_t jump_ms = plat_clock_sample(&p->clock, now->wall_ms, now->mono_ms);
-    struct wr_forward_stats before;
-    struct wr_forward_stats after;
 
     if (jump_ms != 0) {
         PLAT_WARN(MOD, "wall clock jumped by %lld ms; processing-time windows follow it",
@@ -479,11 +490,9 @@ static void tick(struct wr_pipeline *p, const struct wr_now *now)
     flush_results(p, now->mono_ms);
     wr_uplink_poll(p->uplink, now->mono_ms);
     handle_notices(p);
-    wr_forward_get_stats(p->forward, &before);
     if (wr_uplink_connected(p->uplink))
         wr_forward_pump(p->forward, &p->fio, now->mono_ms, now->wall_ms);
-    wr_forward_get_stats(p->forward, &after);
-    wr_metrics_add(p->metrics, WR_C_MESSAGES_SENT, after.messages_sent - before.messages_sent);
+    sync_forward_counters(p);
 }
 
 static bool outbox_empty(struct wr_pipeline *p)
@@ -514,6 +523,7 @@ static void shutdown_flush(struct wr_pipeline *p, uint32_t flush_ms)
         plat_sleep_ms(10);
     }
     handle_notices(p);
+    sync_forward_counters(p);
     update_gauges(p);
     export_metrics(p, plat_time_wall_ms());
     if (!outbox_empty(p))

@@ -70,8 +70,8 @@
 struct wr_store;
 
 #define WR_STORE_FILE_NAME "windrow.db"
-#define WR_STORE_NAME_MAX WR_CFG_NAME_MAX /* longest stream name, including the NUL */
-#define WR_STORE_PATH_MAX 512             /* longest database path, including the NUL */
+#define WR_STORE_NAME_MAX WR_CFG_NAME_MAX  /* longest stream name, including the NUL */
+#define WR_STORE_PATH_MAX 512              /* longest database path, including the NUL */
 #define WR_STORE_STREAM_UNKNOWN UINT16_MAX /* wr_result.stream of a row whose stream is gone */
 #define WR_STORE_ROLLUP_FACTOR_DEFAULT 10
 
@@ -80,19 +80,19 @@ struct wr_store;
 
 struct wr_store_options {
     /* Inputs. */
-    const char *dir;                      /* state directory; must exist */
-    const char *file_name;                /* NULL = WR_STORE_FILE_NAME */
-    const char *const *stream_names;      /* index i = config stream i; unique, non-empty */
-    size_t n_streams;                     /* >= 1, <= WR_CFG_MAX_STREAMS */
-    uint64_t max_bytes;                   /* budget for database + WAL; 0 = none */
-    enum wr_on_full on_full;              /* what wr_store_enforce_budget may do */
-    uint32_t rollup_factor;               /* coarser window = size * factor; 0 = default 10 */
-    uint32_t sync_every_commits;          /* durable point every N commits; 0 = default 64 */
-    uint32_t wal_max_pages;               /* WAL checkpoint threshold; 0 = default (see .c) */
+    const char *dir;                 /* state directory; must exist */
+    const char *file_name;           /* NULL = WR_STORE_FILE_NAME */
+    const char *const *stream_names; /* index i = config stream i; unique, non-empty */
+    size_t n_streams;                /* >= 1, <= WR_CFG_MAX_STREAMS */
+    uint64_t max_bytes;              /* budget for database + WAL; 0 = none */
+    enum wr_on_full on_full;         /* what wr_store_enforce_budget may do */
+    uint32_t rollup_factor;          /* coarser window = size * factor; 0 = default 10 */
+    uint32_t sync_every_commits;     /* durable point every N commits; 0 = default 64 */
+    uint32_t wal_max_pages;          /* WAL checkpoint threshold; 0 = default (see .c) */
     /* Outputs, set by wr_store_open (also when it fails). */
-    bool recovered_from_corruption;       /* a corrupt database was moved aside */
+    bool recovered_from_corruption;           /* a corrupt database was moved aside */
     char moved_aside_path[WR_STORE_PATH_MAX]; /* where it went ("" if not) */
-    uint32_t found_schema_version;        /* user_version before migration; 0 = new */
+    uint32_t found_schema_version;            /* user_version before migration; 0 = new */
 };
 
 /**
@@ -238,22 +238,25 @@ void wr_store_outbox_stats(const struct wr_store *st, uint64_t *rows, uint64_t *
 struct wr_store_budget_report {
     uint64_t bytes_before;
     uint64_t bytes_after;
-    uint64_t rolled_up;    /* rows merged into coarser rows (superseded revisions included) */
-    uint64_t rollup_rows;  /* coarser rows written in their place */
-    uint64_t dropped;      /* oldest rows deleted without rollup */
+    uint64_t rolled_up;   /* rows merged into coarser rows (superseded revisions included) */
+    uint64_t rollup_rows; /* coarser rows written in their place */
+    uint64_t dropped;     /* oldest rows deleted without rollup */
 };
 
 /**
- * Bring the database under max_bytes (to 90 % of it, so it is not redone at
- * every append). First the free pages are released. Then, under
- * WR_ON_FULL_ROLLUP, the OLDEST outbox rows with id > min_id are rolled up
- * (wr_store_outbox_rollup), pass after pass, each pass coarser by
- * rollup_factor; only when a pass merges nothing are the oldest rows with
- * id > min_id dropped. Rows with id <= min_id (in flight upstream) and the
- * window checkpoints are never touched. Both counts are logged and added to
- * the stats. rep may be NULL.
+ * Bring the database under max_bytes (down to 90 % of it, so it is not
+ * redone at every append). First the free pages are given back. Then, under
+ * WR_ON_FULL_ROLLUP, outbox rows with id > min_id are rolled up
+ * (wr_store_outbox_rollup), oldest first and level by level: only the
+ * finest rows at first, the next coarser level only once the finer one has
+ * nothing left to merge, so the newest data keeps its resolution longest
+ * and no more is merged than the budget needs. Only when no level can merge
+ * anything are the oldest rows with id > min_id dropped. Rows with id <=
+ * min_id (in flight upstream) and the window checkpoints are never touched.
+ * Both counts are logged and added to the stats. rep may be NULL.
+ * Cheap when under budget (no statement runs): call it after every append.
  * Returns WR_OK (under budget, or no budget), WR_E_INVAL (NULL st),
- * WR_E_STATE (a checkpoint is open), WR_E_FULL (still over budget with no
+ * WR_E_STATE (a checkpoint is open), WR_E_FULL (still over max_bytes with no
  * row above min_id left), WR_E_NOMEM, or a storage error (the step that
  * failed is rolled back; earlier steps stay).
  */
@@ -299,12 +302,12 @@ struct wr_store_stats {
     uint64_t write_failures; /* statements or commits that failed with a storage error */
     uint64_t outbox_rows;
     uint64_t outbox_bytes;
-    uint64_t db_bytes;       /* wr_store_bytes */
-    uint64_t rolled_up;      /* cumulative, see wr_store_budget_report */
+    uint64_t db_bytes;  /* wr_store_bytes */
+    uint64_t rolled_up; /* cumulative, see wr_store_budget_report */
     uint64_t rollup_rows;
     uint64_t dropped;
-    uint64_t bad_rows;       /* outbox rows skipped because their aggregate did not decode */
-    uint64_t corruptions;    /* databases moved aside, at open or later */
+    uint64_t bad_rows;    /* outbox rows skipped because their aggregate did not decode */
+    uint64_t corruptions; /* databases moved aside, at open or later */
 };
 
 /** Copy the counters. NULL st gives zeros. */

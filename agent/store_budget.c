@@ -28,7 +28,7 @@
 #define MOD WR_STORE__MOD
 #define CHUNK_ROWS 256
 #define LOW_WATER_PERCENT 90
-#define MAX_PASSES 32
+#define MAX_PASSES 64
 
 struct seed {
     int64_t id;
@@ -36,7 +36,7 @@ struct seed {
     int64_t start_ms;
     int64_t cstart_ms; /* start of the coarser window */
     uint32_t size_s;
-    uint32_t csize_s;  /* 0: the row cannot be coarsened (size overflow, extreme start) */
+    uint32_t csize_s; /* 0: the row cannot be coarsened (size overflow, extreme start) */
     int key_len;
     char key[WR_KEY_MAX];
 };
@@ -52,13 +52,6 @@ struct chunk_counts {
 static sqlite3_int64 clamp_id(uint64_t id)
 {
     return id > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)id;
-}
-
-static int64_t floor_div64(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
 /*
@@ -77,7 +70,7 @@ static bool coarser(int64_t start_ms, uint64_t size_s, uint32_t factor, int64_t 
     cms = (int64_t)cs * 1000;
     if (start_ms < INT64_MIN + cms)
         return false;
-    *cstart_ms = floor_div64(start_ms, cms) * cms;
+    *cstart_ms = wr_store__floor_div(start_ms, cms) * cms;
     if (*cstart_ms > INT64_MAX - cms)
         return false;
     *csize_s = (uint32_t)cs;
@@ -309,7 +302,7 @@ static int roll_target(struct wr_store *st, const struct seed *s, int64_t tstart
 }
 
 static int roll_chunk(struct wr_store *st, struct seed *seeds, size_t n, sqlite3_int64 min_id,
-                      struct chunk_counts *cc)
+                      uint32_t max_size_s, struct chunk_counts *cc)
 {
     int rc = WR_OK;
 
@@ -321,7 +314,7 @@ static int roll_chunk(struct wr_store *st, struct seed *seeds, size_t n, sqlite3
         /* One target per group of seeds sharing (stream, key, size, coarser window). */
         if (i > 0 && same_group(&seeds[i - 1], &seeds[i]))
             continue;
-        if (seeds[i].csize_s == 0)
+        if (seeds[i].csize_s == 0 || seeds[i].size_s > max_size_s)
             continue;
         rc = find_target(st, &seeds[i], min_id, &tstart_ms, &tsize_s);
         if (rc == WR_OK)
@@ -330,22 +323,19 @@ static int roll_chunk(struct wr_store *st, struct seed *seeds, size_t n, sqlite3
     return rc;
 }
 
-int wr_store_outbox_rollup(struct wr_store *st, uint64_t min_id, uint64_t want_rows,
-                           struct wr_store_budget_report *rep)
+/*
+ * One pass over the rows above the floor, oldest first, rolling up rows
+ * no larger than max_size_s, until want_rows rows are gone (0 = all).
+ */
+static int rollup_pass(struct wr_store *st, uint64_t min_id, uint64_t want_rows,
+                       uint32_t max_size_s, struct wr_store_budget_report *rep)
 {
     struct seed *seeds = NULL;
     sqlite3_int64 floor_id = clamp_id(min_id);
     sqlite3_int64 cursor = floor_id;
     uint64_t gone = 0;
-    int rc;
+    int rc = WR_OK;
 
-    if (st == NULL)
-        return WR_E_INVAL;
-    if (st->txn != WR_STORE__TXN_NONE)
-        return WR_E_STATE;
-    rc = wr_store__usable(st);
-    if (rc != WR_OK)
-        return rc;
     seeds = plat_malloc(CHUNK_ROWS * sizeof(*seeds));
     if (seeds == NULL)
         return WR_E_NOMEM;
@@ -360,7 +350,7 @@ int wr_store_outbox_rollup(struct wr_store *st, uint64_t min_id, uint64_t want_r
             rc = load_seeds(st, cursor, seeds, &n);
         if (rc == WR_OK && n > 0) {
             cursor = seeds[n - 1].id;
-            rc = roll_chunk(st, seeds, n, floor_id, &cc);
+            rc = roll_chunk(st, seeds, n, floor_id, max_size_s, &cc);
         }
         rc = wr_store__unit_end(st, joined, &cc.delta, rc);
         if (rc != WR_OK || n == 0)
@@ -376,7 +366,43 @@ int wr_store_outbox_rollup(struct wr_store *st, uint64_t min_id, uint64_t want_r
             break;
     }
     plat_free(seeds);
+    return rc;
+}
+
+int wr_store_outbox_rollup(struct wr_store *st, uint64_t min_id, uint64_t want_rows,
+                           struct wr_store_budget_report *rep)
+{
+    int rc;
+
+    if (st == NULL)
+        return WR_E_INVAL;
+    if (st->txn != WR_STORE__TXN_NONE)
+        return WR_E_STATE;
+    rc = wr_store__usable(st);
+    if (rc == WR_OK)
+        rc = rollup_pass(st, min_id, want_rows, UINT32_MAX, rep);
     return wr_store__finish(st, rc);
+}
+
+/* The finest window size above the floor (0 if there is no row): where rollup starts. */
+static int min_size_above(struct wr_store *st, sqlite3_int64 min_id, uint32_t *size_s)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_OB_MIN_SIZE];
+    int src;
+    int rc = WR_OK;
+
+    *size_s = 0;
+    sqlite3_bind_int64(stmt, 1, min_id);
+    src = sqlite3_step(stmt);
+    if (src == SQLITE_ROW) {
+        sqlite3_int64 v = sqlite3_column_int64(stmt, 0);
+
+        *size_s = v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
+    } else {
+        rc = wr_store__fail(st, src, "reading the outbox sizes");
+    }
+    sqlite3_reset(stmt);
+    return rc;
 }
 
 /* ---- dropping and measuring ---------------------------------------------------------------- */
@@ -461,6 +487,7 @@ int wr_store_enforce_budget(struct wr_store *st, uint64_t min_id,
 {
     struct wr_store_budget_report r;
     sqlite3_int64 floor_id = clamp_id(min_id);
+    uint32_t level_s = 0;
     uint64_t target;
     int rc;
 
@@ -484,16 +511,27 @@ int wr_store_enforce_budget(struct wr_store *st, uint64_t min_id,
     /* Down to a low-water mark, so the next few appends do not start it all again. */
     target = st->max_bytes / 100 * LOW_WATER_PERCENT;
     rc = compact(st);
-    for (int pass = 0; rc == WR_OK && st->on_full == WR_ON_FULL_ROLLUP && pass < MAX_PASSES &&
-                       wr_store_bytes(st) > target;
+    /*
+     * Level by level: first only the finest rows are rolled (oldest first),
+     * and the next level is opened only when the finer one has nothing left
+     * to merge. So the newest data keeps its resolution as long as it can
+     * and the reduction is about what the budget needs, not more.
+     */
+    if (rc == WR_OK && st->on_full == WR_ON_FULL_ROLLUP)
+        rc = min_size_above(st, floor_id, &level_s);
+    for (int pass = 0; rc == WR_OK && st->on_full == WR_ON_FULL_ROLLUP && level_s != 0 &&
+                       pass < MAX_PASSES && wr_store_bytes(st) > target;
          pass++) {
         uint64_t rows_before = st->outbox_rows;
 
-        rc = wr_store_outbox_rollup(st, min_id, rows_to_free(st, target), &r);
+        rc = rollup_pass(st, min_id, rows_to_free(st, target), level_s, &r);
         if (rc == WR_OK)
             rc = compact(st);
-        if (st->outbox_rows == rows_before)
-            break; /* nothing left to merge: only dropping helps now */
+        if (rc == WR_OK && st->outbox_rows == rows_before) {
+            if (level_s > UINT32_MAX / st->rollup_factor)
+                break; /* nothing left to merge at any level: only dropping helps now */
+            level_s *= st->rollup_factor;
+        }
     }
     while (rc == WR_OK && wr_store_bytes(st) > target) {
         uint64_t dropped = 0;
@@ -513,16 +551,14 @@ int wr_store_enforce_budget(struct wr_store *st, uint64_t min_id,
         PLAT_WARN(MOD,
                   "%s: over the storage budget (%llu of %llu bytes): rolled %llu results up "
                   "into %llu coarser ones, dropped %llu oldest; now %llu bytes",
-                  st->path, (unsigned long long)r.bytes_before,
-                  (unsigned long long)st->max_bytes, (unsigned long long)r.rolled_up,
-                  (unsigned long long)r.rollup_rows, (unsigned long long)r.dropped,
-                  (unsigned long long)r.bytes_after);
+                  st->path, (unsigned long long)r.bytes_before, (unsigned long long)st->max_bytes,
+                  (unsigned long long)r.rolled_up, (unsigned long long)r.rollup_rows,
+                  (unsigned long long)r.dropped, (unsigned long long)r.bytes_after);
     if (rc == WR_E_FULL)
         PLAT_ERROR(MOD,
                    "%s: still over the storage budget (%llu of %llu bytes) with nothing left "
                    "to roll up or drop (results in flight and window checkpoints fill it)",
-                   st->path, (unsigned long long)r.bytes_after,
-                   (unsigned long long)st->max_bytes);
+                   st->path, (unsigned long long)r.bytes_after, (unsigned long long)st->max_bytes);
     if (rep != NULL)
         *rep = r;
     return wr_store__finish(st, rc);

@@ -41,8 +41,10 @@ enum wr_store__stmt {
     STMT_OB_IN_RANGE,
     STMT_OB_DELETE_IN_RANGE,
     STMT_OB_AT_START,
+    STMT_OB_MIN_SIZE,
     STMT_OB_DROP_SCAN,
     STMT_OB_DELETE_RANGE,
+    STMT_WIN_MARK_CLOSED,
     STMT_COUNT_
 };
 
@@ -133,11 +135,22 @@ int wr_store__usable(struct wr_store *st);
 /* Refresh page_count after anything that may have changed it. */
 int wr_store__refresh_pages(struct wr_store *st);
 
+/* Roll back the open transaction, if SQLite has not already done so. */
+void wr_store__rollback(struct wr_store *st);
+
 /* Checkpoint the WAL and truncate it: the durable point. */
 int wr_store__wal_truncate(struct wr_store *st);
 
 /* The stream table entry of a database id, or NULL. */
 const struct wr_store__stream *wr_store__stream_by_db_id(const struct wr_store *st, int64_t id);
+
+/* Division rounding toward minus infinity (window alignment of negative times). */
+static inline int64_t wr_store__floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
 
 /* Outbox bytes counted for one row with a key of key_len bytes. */
 static inline uint64_t wr_store__row_bytes(size_t key_len)

@@ -16,6 +16,26 @@ static sqlite3_int64 clamp_id(uint64_t id)
     return id > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)id;
 }
 
+static int mark_window_closed(struct wr_store *st, const struct wr_result *r,
+                              const unsigned char *blob, size_t key_len)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_WIN_MARK_CLOSED];
+    int src;
+    int rc = WR_OK;
+
+    sqlite3_bind_int64(stmt, 1, st->cfg_db_id[r->stream]);
+    sqlite3_bind_blob(stmt, 2, r->key, (int)key_len, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 3, r->start_ms);
+    sqlite3_bind_int64(stmt, 4, (sqlite3_int64)r->revision);
+    sqlite3_bind_blob(stmt, 5, blob, WR_STORE__AGG_BLOB_BYTES, SQLITE_STATIC);
+    src = sqlite3_step(stmt);
+    if (src != SQLITE_DONE)
+        rc = wr_store__fail(st, src, "marking an emitted window closed");
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return rc;
+}
+
 int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results, size_t n)
 {
     struct wr_store__delta delta;
@@ -65,6 +85,8 @@ int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results,
         }
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);
+        if (rc == WR_OK)
+            rc = mark_window_closed(st, r, blob, key_len);
     }
     rc = wr_store__unit_end(st, joined, &delta, rc);
     return wr_store__finish(st, rc);
@@ -154,7 +176,7 @@ int wr_store_outbox_delete(struct wr_store *st, const uint64_t *ids, size_t n)
 
         if (ids[i] > (uint64_t)INT64_MAX)
             continue;
-        /* The key length is read first so the byte counter stays exact (no RETURNING before 3.35). */
+        /* Read the key length first to keep the byte counter exact (RETURNING needs 3.35). */
         sqlite3_bind_int64(len_stmt, 1, (sqlite3_int64)ids[i]);
         src = sqlite3_step(len_stmt);
         if (src == SQLITE_ROW) {

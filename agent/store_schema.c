@@ -30,6 +30,7 @@ struct migration {
  *   serves the rollup's lookups of the rows of one (stream, key) by start.
  * Keys are BLOBs: they are bytes from topics and payloads, compared as bytes.
  */
+/* clang-format off */
 static const char v1_sql[] =
     "CREATE TABLE streams ("
     "  id INTEGER PRIMARY KEY,"
@@ -58,6 +59,7 @@ static const char v1_sql[] =
     "  agg BLOB NOT NULL"
     ");"
     "CREATE INDEX outbox_window ON outbox (stream_id, key, start_ms);";
+/* clang-format on */
 
 static const struct migration migrations[] = {
     {1, v1_sql},
@@ -75,11 +77,17 @@ const char *const wr_store__stmt_sql[STMT_COUNT_] = {
     [STMT_PAGE_COUNT] = "PRAGMA page_count",
     [STMT_FREELIST_COUNT] = "PRAGMA freelist_count",
     [STMT_INCREMENTAL_VACUUM] = "PRAGMA incremental_vacuum",
-    [STMT_WIN_PUT] = "INSERT OR REPLACE INTO windows (stream_id, key, start_ms, revision, flags, agg)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [STMT_WIN_PUT] =
+        "INSERT OR REPLACE INTO windows (stream_id, key, start_ms, revision, flags, agg)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* A result in the outbox and its window marked closed commit together, so a
+     * restart never re-opens (and re-emits) a window whose result is kept. */
+    [STMT_WIN_MARK_CLOSED] = "UPDATE windows SET flags = flags | 1, revision = ?4, agg = ?5"
+                             " WHERE stream_id = ?1 AND key = ?2 AND start_ms = ?3",
     [STMT_WIN_DELETE_BEFORE] = "DELETE FROM windows WHERE stream_id = ?1 AND start_ms < ?2",
     [STMT_WIN_LOAD] = "SELECT stream_id, key, start_ms, revision, flags, agg FROM windows",
-    [STMT_CLOCK_PUT] = "INSERT OR REPLACE INTO stream_clocks (stream_id, max_event_ms) VALUES (?1, ?2)",
+    [STMT_CLOCK_PUT] =
+        "INSERT OR REPLACE INTO stream_clocks (stream_id, max_event_ms) VALUES (?1, ?2)",
     [STMT_CLOCK_LOAD] = "SELECT stream_id, max_event_ms FROM stream_clocks",
     [STMT_OB_INSERT] = "INSERT INTO outbox (stream_id, key, start_ms, size_s, revision, agg)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -101,6 +109,7 @@ const char *const wr_store__stmt_sql[STMT_COUNT_] = {
                                 " AND start_ms < ?4 AND start_ms + size_s * 1000 <= ?4 AND id > ?5",
     [STMT_OB_AT_START] = "SELECT size_s FROM outbox"
                          " WHERE stream_id = ?1 AND key = ?2 AND start_ms = ?3 AND id > ?4",
+    [STMT_OB_MIN_SIZE] = "SELECT min(size_s) FROM outbox WHERE id > ?1",
     [STMT_OB_DROP_SCAN] = "SELECT id, length(key) FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
     [STMT_OB_DELETE_RANGE] = "DELETE FROM outbox WHERE id > ?1 AND id <= ?2",
 };

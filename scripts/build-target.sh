@@ -151,6 +151,20 @@ if [ -f "$bin" ]; then
         echo "build-target: the packaged windrow still has an RPATH/RUNPATH" >&2
         exit 1
     fi
+    # Natively, dpkg-shlibdeps can compute the list: each package it names
+    # must be in Depends with the same lower bound.
+    if [ "$cross" -eq 0 ] && command -v dpkg-shlibdeps >/dev/null; then
+        computed=$(cd "$stage" && mkdir -p debian && echo 'Source: windrow' >debian/control &&
+            dpkg-shlibdeps -O usr/bin/windrow 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+        IFS=',' read -ra entries <<<"$computed"
+        for e in "${entries[@]}"; do
+            e=$(echo "$e" | sed 's/^ *//; s/ *$//')
+            if ! grep -qF "$e" <<<"$depends"; then
+                echo "build-target: dpkg-shlibdeps wants '$e'; Depends is: $depends" >&2
+                exit 1
+            fi
+        done
+    fi
     bin_size=$(stat -c %s "$bin")
     needed_list=$(echo "$needed" | paste -sd ' ')
 elif [ -f "$src/agent/main.c" ]; then

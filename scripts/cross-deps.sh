@@ -8,7 +8,7 @@
 #
 # Usage: scripts/cross-deps.sh [--refresh] ARCH...     ARCH: arm64 | armhf
 #
-# Idempotent: returns at once when the tools and an up-to-date sysroot are
+# Idempotent: returns at once when the tools and the sysroots are already
 # there; --refresh rebuilds the sysroots from the current package lists.
 # The sysroots go to $WINDROW_SYSROOT_DIR/<arch>, by default build/sysroots/
 # in the source tree, which is where the toolchain files look.

@@ -81,21 +81,26 @@ int main(int argc, char **argv)
     events = atol(argv[2]);
     keys = atol(argv[3]);
     rate = argc > 4 ? atof(argv[4]) : 0.0;
-    copts.maxBufferedMessages = 0;
     if (MQTTAsync_createWithOptions(&client, uri, "windrow-loadgen", MQTTCLIENT_PERSISTENCE_NONE,
-                                    NULL, &copts) != MQTTASYNC_SUCCESS)
+                                    NULL, &copts) != MQTTASYNC_SUCCESS) {
+        fprintf(stderr, "loadgen: cannot create a client for %s\n", uri);
         return 1;
+    }
     MQTTAsync_setCallbacks(client, NULL, NULL, on_message, on_delivered);
     opts.cleansession = 1;
     opts.maxInflight = 1000;
     opts.onSuccess = on_connect;
     opts.onFailure = on_connect_fail;
-    if (MQTTAsync_connect(client, &opts) != MQTTASYNC_SUCCESS)
+    if (MQTTAsync_connect(client, &opts) != MQTTASYNC_SUCCESS) {
+        fprintf(stderr, "loadgen: connect request refused\n");
         return 1;
+    }
     for (int i = 0; i < 10000 && !atomic_load(&connected); i++)
         pause_us(1000);
-    if (!atomic_load(&connected))
+    if (!atomic_load(&connected)) {
+        fprintf(stderr, "loadgen: not connected after 10 s\n");
         return 1;
+    }
 
     start = now_s();
     for (long i = 0; i < events; i++) {
@@ -116,7 +121,7 @@ int main(int argc, char **argv)
         msg.payload = payload;
         msg.qos = 1;
         while ((rc = MQTTAsync_sendMessage(client, topic, &msg, NULL)) ==
-               MQTTASYNC_MAX_MESSAGES_INFLIGHT)
+               MQTTASYNC_MAX_MESSAGES_INFLIGHT || rc == MQTTASYNC_MAX_BUFFERED_MESSAGES)
             pause_us(100);
         if (rc != MQTTASYNC_SUCCESS) {
             fprintf(stderr, "loadgen: publish failed (%d)\n", rc);

@@ -153,8 +153,8 @@ static void test_agg_merge_equals_sequential(void **state)
 
     (void)state;
     for (int round = 0; round < 200; round++) {
-        size_t n = 1 + rng_next() % N;
-        size_t split = rng_next() % (n + 1);
+        size_t n = (size_t)(1 + rng_next() % N);
+        size_t split = (size_t)(rng_next() % (n + 1));
         struct wr_agg seq;
         struct wr_agg left;
         struct wr_agg right;

@@ -110,7 +110,7 @@ static int rec_wait(enum plat_bridge_event ev, char *detail, size_t len)
     int i;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += EVENT_WAIT_MS / 1000u;
+    ts.tv_sec += (time_t)(EVENT_WAIT_MS / 1000u);
     pthread_mutex_lock(&rec.lock);
     for (;;) {
         for (i = 0; i < rec.count; i++) {

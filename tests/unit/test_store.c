@@ -1,0 +1,1724 @@
+/*
+ * The state store against real SQLite files in a temporary directory. The
+ * fault tests mount small tmpfs file systems when the process may (root in
+ * the CI container) and are skipped otherwise.
+ */
+#define _DEFAULT_SOURCE
+#define _XOPEN_SOURCE 700
+
+#include "test_support.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agg.h"
+#include "result.h"
+#include "store.h"
+#include "window.h"
+#include "wr_error.h"
+
+/* Epoch-aligned to 6000 s, so 60 s, 600 s and 6000 s windows all start at T0. */
+#define T0 INT64_C(1700004000000)
+#define MIN_MS INT64_C(60000)
+
+struct fixture {
+    char dir[64];
+    char path[128];
+};
+
+static const char *const names_ab[] = {"temp", "hum"};
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+
+    if (fx == NULL)
+        return -1;
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/wr-store-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL) {
+        free(fx);
+        return -1;
+    }
+    snprintf(fx->path, sizeof(fx->path), "%s/%s", fx->dir, WR_STORE_FILE_NAME);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    char mnt[128];
+
+    /* A failed fault test may leave its tmpfs mounted. */
+    snprintf(mnt, sizeof(mnt), "%s/mnt", fx->dir);
+    umount2(mnt, MNT_DETACH);
+    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return 0;
+}
+
+static void opts_init(struct wr_store_options *o, const char *dir, const char *const *names,
+                      size_t n)
+{
+    memset(o, 0, sizeof(*o));
+    o->dir = dir;
+    o->stream_names = names;
+    o->n_streams = n;
+    o->on_full = WR_ON_FULL_ROLLUP;
+}
+
+static struct wr_store *open_ok(const char *dir, const char *const *names, size_t n,
+                                uint64_t max_bytes, enum wr_on_full on_full)
+{
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+
+    opts_init(&o, dir, names, n);
+    o.max_bytes = max_bytes;
+    o.on_full = on_full;
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    assert_non_null(st);
+    assert_false(o.recovered_from_corruption);
+    return st;
+}
+
+static struct wr_result make_result(uint16_t stream, const char *key, int64_t start_ms,
+                                    uint32_t size_s, uint32_t revision, double value)
+{
+    struct wr_result r;
+
+    memset(&r, 0, sizeof(r));
+    r.stream = stream;
+    snprintf(r.key, sizeof(r.key), "%s", key);
+    r.start_ms = start_ms;
+    r.size_s = size_s;
+    r.revision = revision;
+    wr_agg_init(&r.agg);
+    wr_agg_add(&r.agg, value, start_ms + 1);
+    return r;
+}
+
+static void assert_close(double got, double want, double rel)
+{
+    double tol = rel * fmax(1.0, fabs(want));
+
+    if (!(fabs(got - want) <= tol))
+        fail_msg("got %.17g, want %.17g (tolerance %.3g)", got, want, tol);
+}
+
+static void assert_agg_equal(const struct wr_agg *got, const struct wr_agg *want)
+{
+    assert_int_equal(got->count, want->count);
+    assert_close(got->sum, want->sum, 1e-12);
+    assert_true(got->min == want->min);
+    assert_true(got->max == want->max);
+    assert_close(got->mean, want->mean, 1e-12);
+    assert_close(wr_agg_stddev(got), wr_agg_stddev(want), 1e-9);
+    assert_true(got->first == want->first);
+    assert_true(got->last == want->last);
+    assert_int_equal(got->first_ms, want->first_ms);
+    assert_int_equal(got->last_ms, want->last_ms);
+}
+
+static size_t read_all(struct wr_store *st, struct wr_outbox_row *rows, size_t max)
+{
+    size_t n = 0;
+
+    assert_int_equal(wr_store_outbox_read(st, 0, rows, max, &n), WR_OK);
+    return n;
+}
+
+/* Run SQL on a database file with a separate connection (the store must be closed). */
+static void sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *err = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err != NULL ? err : "?");
+    sqlite3_close(db);
+}
+
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int64_t v = -1;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+static void write_file(const char *path, const void *data, size_t len, long offset)
+{
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, data, len, (off_t)offset), (ssize_t)len);
+    close(fd);
+}
+
+static size_t count_corrupt_files(const char *dir, char *first, size_t first_len)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        if (strstr(e->d_name, ".corrupt-") != NULL && strstr(e->d_name, "-wal") == NULL &&
+            strstr(e->d_name, "-shm") == NULL) {
+            if (n++ == 0 && first != NULL)
+                snprintf(first, first_len, "%s/%s", dir, e->d_name);
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0;
+}
+
+/* ---- schema and open ----------------------------------------------------------------------- */
+
+static void test_store_open_creates_schema(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+
+    opts_init(&o, fx->dir, names_ab, 2);
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    assert_int_equal(o.found_schema_version, 0);
+    assert_false(o.recovered_from_corruption);
+    assert_string_equal(o.moved_aside_path, "");
+    assert_true(wr_store_bytes(st) >= 4096);
+    wr_store_close(st);
+
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(sql_int(fx->path, "PRAGMA page_size"), 4096);
+    assert_int_equal(sql_int(fx->path, "PRAGMA auto_vacuum"), 2); /* incremental */
+    /* WAL is persistent in the file header (read/write versions 2). */
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM pragma_journal_mode "
+                                       "WHERE journal_mode = 'wal'"),
+                     1);
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM streams"), 2);
+    /* The WAL is checkpointed and removed at close; EXCLUSIVE locking leaves no -shm. */
+    {
+        char side[160];
+
+        snprintf(side, sizeof(side), "%s-wal", fx->path);
+        assert_false(file_exists(side));
+        snprintf(side, sizeof(side), "%s-shm", fx->path);
+        assert_false(file_exists(side));
+    }
+
+    /* Reopening finds version 1 and migrates nothing. */
+    opts_init(&o, fx->dir, names_ab, 2);
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    assert_int_equal(o.found_schema_version, 1);
+    wr_store_close(st);
+}
+
+static void test_store_open_empty_file_migrates(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+
+    /* A zero-length file is a valid empty SQLite database at version 0. */
+    write_file(fx->path, "", 0, 0);
+    opts_init(&o, fx->dir, names_ab, 2);
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    assert_int_equal(o.found_schema_version, 0);
+    assert_false(o.recovered_from_corruption);
+    wr_store_close(st);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 1);
+}
+
+/* The version 1 schema exactly as shipped; a frozen copy, so a later migration is tested on it. */
+static const char v1_schema[] =
+    "PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;"
+    "CREATE TABLE streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE stream_clocks (stream_id INTEGER PRIMARY KEY, max_event_ms INTEGER NOT NULL);"
+    "CREATE TABLE windows (stream_id INTEGER NOT NULL, key BLOB NOT NULL,"
+    "  start_ms INTEGER NOT NULL, revision INTEGER NOT NULL, flags INTEGER NOT NULL,"
+    "  agg BLOB NOT NULL, PRIMARY KEY (stream_id, key, start_ms)) WITHOUT ROWID;"
+    "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, stream_id INTEGER NOT NULL,"
+    "  key BLOB NOT NULL, start_ms INTEGER NOT NULL, size_s INTEGER NOT NULL,"
+    "  revision INTEGER NOT NULL, agg BLOB NOT NULL);"
+    "CREATE INDEX outbox_window ON outbox (stream_id, key, start_ms);"
+    "INSERT INTO streams VALUES (7, 'hum'), (9, 'temp');"
+    "INSERT INTO stream_clocks VALUES (9, 1700000123456);"
+    "PRAGMA user_version = 1;";
+
+/* The documented aggregate BLOB: 10 little-endian 8-byte fields. */
+static void encode_agg_le(const struct wr_agg *a, unsigned char out[80])
+{
+    uint64_t f[10];
+
+    f[0] = a->count;
+    memcpy(&f[1], &a->sum, 8);
+    memcpy(&f[2], &a->min, 8);
+    memcpy(&f[3], &a->max, 8);
+    memcpy(&f[4], &a->mean, 8);
+    memcpy(&f[5], &a->m2, 8);
+    memcpy(&f[6], &a->first, 8);
+    memcpy(&f[7], &a->last, 8);
+    f[8] = (uint64_t)a->first_ms;
+    f[9] = (uint64_t)a->last_ms;
+    for (int i = 0; i < 10; i++)
+        for (int b = 0; b < 8; b++)
+            out[i * 8 + b] = (unsigned char)(f[i] >> (8 * b));
+}
+
+static void insert_v1_rows(const char *path, const struct wr_agg *agg)
+{
+    unsigned char blob[80];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+
+    encode_agg_le(agg, blob);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO windows VALUES (9, CAST('dev1' AS BLOB), "
+                                        "1700000100000, 2, 3, ?1)",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(stmt, 1, blob, 80, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+    sqlite3_finalize(stmt);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO outbox VALUES (41, 7, CAST('dev2' AS BLOB), "
+                                        "1700000040000, 60, 1, ?1)",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(stmt, 1, blob, 80, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+}
+
+struct collected {
+    struct wr_window_state w[64];
+    size_t n;
+    int64_t clock[4];
+    bool has_clock[4];
+};
+
+static int collect_window(void *ctx, const struct wr_window_state *ws)
+{
+    struct collected *c = ctx;
+
+    if (c->n < 64)
+        c->w[c->n++] = *ws;
+    return WR_OK;
+}
+
+static int collect_clock(void *ctx, uint16_t stream, int64_t max_event_ms)
+{
+    struct collected *c = ctx;
+
+    if (stream < 4) {
+        c->clock[stream] = max_event_ms;
+        c->has_clock[stream] = true;
+    }
+    return WR_OK;
+}
+
+static void test_store_open_v1_database(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_outbox_row rows[4];
+    struct collected c;
+    struct wr_store *st;
+    struct wr_agg agg;
+    uint64_t n_rows = 0;
+    size_t skipped = 99;
+
+    wr_agg_init(&agg);
+    wr_agg_add(&agg, 1.5, 1700000100001);
+    wr_agg_add(&agg, -2.5, 1700000100002);
+    sql_exec(fx->path, v1_schema);
+    insert_v1_rows(fx->path, &agg);
+
+    st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP); /* temp = 0, hum = 1 */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, &skipped), WR_OK);
+    assert_int_equal(skipped, 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.w[0].stream, 0);
+    assert_string_equal(c.w[0].key, "dev1");
+    assert_int_equal(c.w[0].start_ms, 1700000100000);
+    assert_int_equal(c.w[0].revision, 2);
+    assert_true(c.w[0].closed && c.w[0].processing_time);
+    assert_agg_equal(&c.w[0].agg, &agg);
+    assert_int_equal(wr_store_load_stream_clocks(st, collect_clock, &c), WR_OK);
+    assert_true(c.has_clock[0] && !c.has_clock[1]);
+    assert_int_equal(c.clock[0], 1700000123456);
+
+    wr_store_outbox_stats(st, &n_rows, NULL);
+    assert_int_equal(n_rows, 1);
+    assert_int_equal(read_all(st, rows, 4), 1);
+    assert_int_equal(rows[0].id, 41);
+    assert_int_equal(rows[0].result.stream, 1);
+    assert_string_equal(rows[0].stream_name, "hum");
+    assert_string_equal(rows[0].result.key, "dev2");
+    assert_int_equal(rows[0].result.size_s, 60);
+    assert_int_equal(rows[0].result.revision, 1);
+    assert_agg_equal(&rows[0].result.agg, &agg);
+    wr_store_close(st);
+}
+
+static void test_store_open_newer_version_refused(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+
+    sql_exec(fx->path, "CREATE TABLE future_thing (x); PRAGMA user_version = 2;");
+    opts_init(&o, fx->dir, names_ab, 2);
+    assert_int_equal(wr_store_open(&o, &st), WR_E_RANGE);
+    assert_null(st);
+    assert_int_equal(o.found_schema_version, 2);
+    assert_false(o.recovered_from_corruption);
+    /* Refused, not treated as corrupt: the file stays where it is, untouched. */
+    assert_int_equal(count_corrupt_files(fx->dir, NULL, 0), 0);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE name='outbox'"),
+                     0);
+}
+
+static void test_store_open_invalid_arguments(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const dup[] = {"a", "b", "a"};
+    static const char *const empty[] = {"a", ""};
+    char long_name[WR_STORE_NAME_MAX + 1];
+    const char *const too_long[] = {long_name};
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+
+    memset(long_name, 'x', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    opts_init(&o, fx->dir, names_ab, 2);
+    assert_int_equal(wr_store_open(NULL, &st), WR_E_INVAL);
+    assert_int_equal(wr_store_open(&o, NULL), WR_E_INVAL);
+    opts_init(&o, fx->dir, dup, 3);
+    assert_int_equal(wr_store_open(&o, &st), WR_E_INVAL);
+    opts_init(&o, fx->dir, empty, 2);
+    assert_int_equal(wr_store_open(&o, &st), WR_E_INVAL);
+    opts_init(&o, fx->dir, too_long, 1);
+    assert_int_equal(wr_store_open(&o, &st), WR_E_INVAL);
+    opts_init(&o, fx->dir, names_ab, 0);
+    assert_int_equal(wr_store_open(&o, &st), WR_E_INVAL);
+    opts_init(&o, NULL, names_ab, 2);
+    assert_int_equal(wr_store_open(&o, &st), WR_E_INVAL);
+    opts_init(&o, fx->dir, names_ab, 2);
+    o.rollup_factor = 1;
+    assert_int_equal(wr_store_open(&o, &st), WR_E_INVAL);
+    assert_null(st);
+    assert_false(file_exists(fx->path));
+    /* NULL store everywhere is harmless or WR_E_INVAL. */
+    wr_store_close(NULL);
+    wr_store_checkpoint_rollback(NULL);
+    assert_int_equal(wr_store_bytes(NULL), 0);
+    assert_int_equal(wr_store_checkpoint_begin(NULL), WR_E_INVAL);
+    assert_int_equal(wr_store_outbox_append(NULL, NULL, 0), WR_E_INVAL);
+    assert_int_equal(wr_store_enforce_budget(NULL, 0, NULL), WR_E_INVAL);
+}
+
+static void test_store_open_locked_by_other(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store_options o;
+    struct wr_store *first = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    struct wr_store *second = NULL;
+
+    opts_init(&o, fx->dir, names_ab, 2);
+    assert_int_equal(wr_store_open(&o, &second), WR_E_STATE);
+    assert_null(second);
+    assert_false(o.recovered_from_corruption);
+    wr_store_close(first);
+}
+
+static void test_store_open_alloc_failure(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+    long n;
+    int rc;
+
+    wr_test_alloc_install();
+    for (n = 1;; n++) {
+        opts_init(&o, fx->dir, names_ab, 2);
+        wr_test_alloc_fail_at(n);
+        rc = wr_store_open(&o, &st);
+        if (rc == WR_OK)
+            break;
+        assert_int_equal(rc, WR_E_NOMEM);
+        assert_null(st);
+        assert_true(n < 100);
+    }
+    assert_true(n > 1);
+    wr_test_alloc_fail_at(0);
+    wr_store_close(st);
+    wr_test_alloc_uninstall();
+}
+
+/* ---- checkpoints --------------------------------------------------------------------------- */
+
+static struct wr_window_state make_window(uint16_t stream, const char *key, int64_t start_ms,
+                                          uint32_t revision, bool closed, double seed)
+{
+    struct wr_window_state ws;
+
+    memset(&ws, 0, sizeof(ws));
+    ws.stream = stream;
+    snprintf(ws.key, sizeof(ws.key), "%s", key);
+    ws.start_ms = start_ms;
+    ws.revision = revision;
+    ws.closed = closed;
+    ws.processing_time = !closed;
+    wr_agg_init(&ws.agg);
+    for (int i = 0; i < 5; i++)
+        wr_agg_add(&ws.agg, seed * (i + 1) - 1e6, start_ms + i);
+    return ws;
+}
+
+static const struct wr_window_state *find_window(const struct collected *c, uint16_t stream,
+                                                 const char *key, int64_t start_ms)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->w[i].stream == stream && strcmp(c->w[i].key, key) == 0 &&
+            c->w[i].start_ms == start_ms)
+            return &c->w[i];
+    return NULL;
+}
+
+static void test_store_checkpoint_round_trip(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_window_state w[4];
+    struct wr_store_stats stats;
+    struct collected c;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    size_t skipped = 99;
+
+    w[0] = make_window(0, "a", T0, 0, false, 1.25);
+    w[1] = make_window(0, "b", -MIN_MS, 3, true, -7.5);    /* before the epoch */
+    w[2] = make_window(1, "a", T0, 1, true, 3.0);          /* same key and start, other stream */
+    w[3] = make_window(1, "", T0 + MIN_MS, 0, false, 0.1); /* empty key */
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(wr_store_visit_window(st, &w[i]), WR_OK);
+    assert_int_equal(wr_store_put_stream_clock(st, 0, INT64_MAX), WR_OK);
+    assert_int_equal(wr_store_put_stream_clock(st, 1, -5), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    /* A second checkpoint replaces a window in place. */
+    w[0].revision = 9;
+    wr_agg_add(&w[0].agg, 42.0, T0 + 100);
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &w[0]), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    wr_store_get_stats(st, &stats);
+    assert_int_equal(stats.rows_written, 7);
+    assert_int_equal(stats.transactions, 2);
+    wr_store_close(st);
+
+    st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, &skipped), WR_OK);
+    assert_int_equal(skipped, 0);
+    assert_int_equal(c.n, 4);
+    for (int i = 0; i < 4; i++) {
+        const struct wr_window_state *got = find_window(&c, w[i].stream, w[i].key, w[i].start_ms);
+
+        assert_non_null(got);
+        assert_int_equal(got->revision, w[i].revision);
+        assert_int_equal(got->closed, w[i].closed);
+        assert_int_equal(got->processing_time, w[i].processing_time);
+        assert_agg_equal(&got->agg, &w[i].agg);
+    }
+    assert_int_equal(wr_store_load_stream_clocks(st, collect_clock, &c), WR_OK);
+    assert_int_equal(c.clock[0], INT64_MAX);
+    assert_int_equal(c.clock[1], -5);
+    wr_store_close(st);
+}
+
+/* An emitted result and its window's closed mark commit together: a restart
+ * after the append must not find the window open and emit it again. */
+static void test_store_outbox_append_marks_window_closed(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    struct wr_window_state w = make_window(0, "a", T0, 0, false, 1.25);
+    struct wr_result r = make_result(0, "a", T0, 60, 0, 1.25);
+    struct collected c;
+    size_t skipped = 0;
+
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &w), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    r.revision = 2;
+    assert_int_equal(wr_store_outbox_append(st, &r, 1), WR_OK);
+    wr_store_close(st);
+
+    st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, &skipped), WR_OK);
+    assert_int_equal(c.n, 1);
+    assert_true(c.w[0].closed);
+    assert_int_equal(c.w[0].revision, 2);
+    assert_agg_equal(&c.w[0].agg, &r.agg);
+    wr_store_close(st);
+}
+
+static void test_store_restore_skips_removed_stream(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const renamed[] = {"humidity", "temp"}; /* "hum" gone, temp moved to 1 */
+    struct wr_window_state ws;
+    struct collected c;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    size_t skipped = 0;
+
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    ws = make_window(0, "t1", T0, 0, false, 1.0);
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    ws = make_window(1, "h1", T0, 0, false, 2.0);
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    ws = make_window(1, "h2", T0, 0, false, 3.0);
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    assert_int_equal(wr_store_put_stream_clock(st, 0, 100), WR_OK);
+    assert_int_equal(wr_store_put_stream_clock(st, 1, 200), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    wr_store_close(st);
+
+    st = open_ok(fx->dir, renamed, 2, 0, WR_ON_FULL_ROLLUP);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, &skipped), WR_OK);
+    assert_int_equal(skipped, 2);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.w[0].stream, 1); /* temp's new index */
+    assert_string_equal(c.w[0].key, "t1");
+    assert_int_equal(wr_store_load_stream_clocks(st, collect_clock, &c), WR_OK);
+    assert_false(c.has_clock[0]);
+    assert_true(c.has_clock[1]);
+    assert_int_equal(c.clock[1], 100);
+    wr_store_close(st);
+
+    /* The rows of the removed stream were kept: the old config finds them again. */
+    st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, &skipped), WR_OK);
+    assert_int_equal(skipped, 0);
+    assert_int_equal(c.n, 3);
+    wr_store_close(st);
+}
+
+static int stop_after_one(void *ctx, const struct wr_window_state *ws)
+{
+    size_t *n = ctx;
+
+    (void)ws;
+    (*n)++;
+    return WR_E_FULL;
+}
+
+static void test_store_checkpoint_state_errors(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_window_state ws = make_window(0, "k", T0, 0, false, 1.0);
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    struct collected c;
+    size_t visits = 0;
+
+    /* Outside a checkpoint. */
+    assert_int_equal(wr_store_put_window(st, &ws), WR_E_STATE);
+    assert_int_equal(wr_store_put_stream_clock(st, 0, 1), WR_E_STATE);
+    assert_int_equal(wr_store_delete_windows_before(st, 0, 1), WR_E_STATE);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_E_STATE);
+    wr_store_checkpoint_rollback(st); /* no-op */
+
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_E_STATE);
+    assert_int_equal(wr_store_enforce_budget(st, 0, NULL), WR_E_STATE);
+    assert_int_equal(wr_store_sync(st), WR_E_STATE);
+    ws.stream = 2; /* not configured */
+    assert_int_equal(wr_store_put_window(st, &ws), WR_E_INVAL);
+    assert_int_equal(wr_store_put_stream_clock(st, 5, 1), WR_E_INVAL);
+    ws.stream = 0;
+    memset(ws.key, 'x', sizeof(ws.key)); /* no NUL */
+    assert_int_equal(wr_store_put_window(st, &ws), WR_E_INVAL);
+    snprintf(ws.key, sizeof(ws.key), "k");
+    /* Argument errors do not spoil the checkpoint. */
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    wr_store_checkpoint_rollback(st);
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, NULL), WR_OK);
+    assert_int_equal(c.n, 0);
+
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    ws.start_ms += MIN_MS;
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    /* A visit that refuses stops the walk and its code comes back. */
+    assert_int_equal(wr_store_load_windows(st, stop_after_one, &visits, NULL), WR_E_FULL);
+    assert_int_equal(visits, 1);
+    wr_store_close(st);
+}
+
+static void test_store_retention_delete(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_window_state ws;
+    struct collected c;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    for (int i = 0; i < 5; i++) {
+        ws = make_window(0, "k", T0 + i * MIN_MS, 0, i < 3, 1.0);
+        assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+        ws = make_window(1, "k", T0 + i * MIN_MS, 0, false, 1.0);
+        assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    }
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+
+    /* The floor deletes in the same transaction as the other checkpoint writes. */
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    ws = make_window(0, "new", T0 + 9 * MIN_MS, 0, false, 1.0);
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    assert_int_equal(wr_store_delete_windows_before(st, 0, T0 + 3 * MIN_MS), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, NULL), WR_OK);
+    assert_int_equal(c.n, 3 + 5);
+    for (size_t i = 0; i < c.n; i++)
+        if (c.w[i].stream == 0)
+            assert_true(c.w[i].start_ms >= T0 + 3 * MIN_MS);
+    assert_null(find_window(&c, 0, "k", T0 + 2 * MIN_MS));
+    assert_non_null(find_window(&c, 1, "k", T0)); /* the other stream keeps its rows */
+    wr_store_close(st);
+}
+
+/* ---- outbox -------------------------------------------------------------------------------- */
+
+static void test_store_outbox_order_paging_delete(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result res[25];
+    struct wr_outbox_row rows[10];
+    uint64_t ids[25];
+    uint64_t after = 0;
+    uint64_t n_rows = 0;
+    uint64_t bytes = 0;
+    size_t total = 0;
+    size_t n = 0;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    for (int i = 0; i < 25; i++)
+        res[i] = make_result((uint16_t)(i % 2), i % 3 == 0 ? "kk" : "k", T0 + i * MIN_MS, 60,
+                             (uint32_t)(i % 4), (double)i);
+    assert_int_equal(wr_store_outbox_append(st, res, 10), WR_OK);
+    assert_int_equal(wr_store_outbox_append(st, res + 10, 15), WR_OK);
+    assert_int_equal(wr_store_outbox_append(st, res, 0), WR_OK);
+    wr_store_outbox_stats(st, &n_rows, &bytes);
+    assert_int_equal(n_rows, 25);
+    assert_int_equal(bytes, 25 * WR_STORE_OUTBOX_ROW_FIXED_BYTES + 9 * 2 + 16 * 1);
+
+    /* Pages of 10 after the last id seen: 10, 10, 5, 0; in append order. */
+    for (int page = 0; page < 4; page++) {
+        assert_int_equal(wr_store_outbox_read(st, after, rows, 10, &n), WR_OK);
+        assert_int_equal(n, page < 2 ? 10 : page == 2 ? 5 : 0);
+        for (size_t i = 0; i < n; i++) {
+            const struct wr_result *want = &res[total];
+
+            assert_true(rows[i].id > after);
+            after = rows[i].id;
+            ids[total] = rows[i].id;
+            assert_int_equal(rows[i].result.stream, want->stream);
+            assert_string_equal(rows[i].stream_name, names_ab[want->stream]);
+            assert_string_equal(rows[i].result.key, want->key);
+            assert_int_equal(rows[i].result.start_ms, want->start_ms);
+            assert_int_equal(rows[i].result.size_s, 60);
+            assert_int_equal(rows[i].result.revision, want->revision);
+            assert_agg_equal(&rows[i].result.agg, &want->agg);
+            total++;
+        }
+    }
+    assert_int_equal(total, 25);
+
+    /* Delete every other row (and an id that does not exist). */
+    for (int i = 0; i < 25; i += 2)
+        ids[i / 2] = ids[i];
+    ids[13] = 999999;
+    assert_int_equal(wr_store_outbox_delete(st, ids, 14), WR_OK);
+    wr_store_outbox_stats(st, &n_rows, &bytes);
+    assert_int_equal(n_rows, 12);
+    assert_int_equal(read_all(st, rows, 10), 10);
+    for (size_t i = 0; i < 10; i++)
+        assert_int_equal(rows[i].result.start_ms, T0 + (int64_t)(2 * i + 1) * MIN_MS);
+    assert_int_equal(wr_store_outbox_delete(st, NULL, 0), WR_OK);
+    assert_int_equal(wr_store_outbox_delete(st, NULL, 1), WR_E_INVAL);
+    wr_store_close(st);
+}
+
+static void test_store_outbox_ids_never_reused(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result r = make_result(0, "k", T0, 60, 0, 1.0);
+    struct wr_outbox_row rows[4];
+    uint64_t ids[3];
+    uint64_t n_rows = 9;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(wr_store_outbox_append(st, &r, 1), WR_OK);
+    assert_int_equal(read_all(st, rows, 4), 3);
+    for (int i = 0; i < 3; i++)
+        ids[i] = rows[i].id;
+    assert_int_equal(wr_store_outbox_delete(st, ids, 3), WR_OK);
+    wr_store_outbox_stats(st, &n_rows, NULL);
+    assert_int_equal(n_rows, 0);
+    wr_store_close(st);
+
+    st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    assert_int_equal(wr_store_outbox_append(st, &r, 1), WR_OK);
+    assert_int_equal(read_all(st, rows, 4), 1);
+    assert_true(rows[0].id > ids[2]);
+    wr_store_close(st);
+}
+
+static void test_store_outbox_stream_gone(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const only_hum[] = {"hum"};
+    struct wr_result r[2];
+    struct wr_outbox_row rows[4];
+    uint64_t n_rows = 0;
+    uint64_t bytes = 0;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    r[0] = make_result(0, "k", T0, 60, 0, 1.0);
+    r[1] = make_result(1, "k", T0, 60, 0, 2.0);
+    assert_int_equal(wr_store_outbox_append(st, r, 2), WR_OK);
+    wr_store_close(st);
+
+    /* Counters are rebuilt at open; rows of a gone stream still carry its name. */
+    st = open_ok(fx->dir, only_hum, 1, 0, WR_ON_FULL_ROLLUP);
+    wr_store_outbox_stats(st, &n_rows, &bytes);
+    assert_int_equal(n_rows, 2);
+    assert_int_equal(bytes, 2 * (WR_STORE_OUTBOX_ROW_FIXED_BYTES + 1));
+    assert_int_equal(read_all(st, rows, 4), 2);
+    assert_int_equal(rows[0].result.stream, WR_STORE_STREAM_UNKNOWN);
+    assert_string_equal(rows[0].stream_name, "temp");
+    assert_int_equal(rows[1].result.stream, 0);
+    assert_string_equal(rows[1].stream_name, "hum");
+    wr_store_close(st);
+}
+
+static void test_store_outbox_joins_checkpoint(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_window_state ws = make_window(0, "k", T0, 0, true, 1.0);
+    struct wr_result r[3];
+    struct wr_result bad;
+    struct wr_outbox_row rows[8];
+    struct wr_store_stats stats;
+    struct collected c;
+    uint64_t n_rows = 0;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    for (int i = 0; i < 3; i++)
+        r[i] = make_result(0, "k", T0 + i * MIN_MS, 60, 0, (double)i);
+    bad = r[0];
+    bad.stream = 7;
+
+    /* Rolled back together with the checkpoint: neither the window nor the results stay. */
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_outbox_append(st, r, 3), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    wr_store_checkpoint_rollback(st);
+    wr_store_outbox_stats(st, &n_rows, NULL);
+    assert_int_equal(n_rows, 0);
+    assert_int_equal(read_all(st, rows, 8), 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, NULL), WR_OK);
+    assert_int_equal(c.n, 0);
+
+    /* Committed together; a bad batch inside changes nothing and does not spoil it. */
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    assert_int_equal(wr_store_outbox_append(st, r, 3), WR_OK);
+    assert_int_equal(wr_store_outbox_append(st, &bad, 1), WR_E_INVAL);
+    wr_store_outbox_stats(st, &n_rows, NULL);
+    assert_int_equal(n_rows, 0); /* counters move at commit */
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    wr_store_outbox_stats(st, &n_rows, NULL);
+    assert_int_equal(n_rows, 3);
+    assert_int_equal(read_all(st, rows, 8), 3);
+
+    /* A delete inside a checkpoint that is rolled back keeps the rows. */
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_outbox_delete(st, &rows[0].id, 1), WR_OK);
+    wr_store_checkpoint_rollback(st);
+    wr_store_outbox_stats(st, &n_rows, NULL);
+    assert_int_equal(n_rows, 3);
+    assert_int_equal(read_all(st, rows, 8), 3);
+
+    wr_store_get_stats(st, &stats);
+    assert_int_equal(stats.transactions, 1);
+    assert_int_equal(stats.rows_written, 4);
+    assert_int_equal(stats.outbox_rows, 3);
+    assert_true(stats.db_bytes > 0);
+    wr_store_close(st);
+}
+
+static void test_store_stats_counters(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result r[5];
+    struct wr_outbox_row rows[5];
+    uint64_t ids[5];
+    struct wr_store_stats stats;
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+    uint64_t syncs_at_open;
+
+    opts_init(&o, fx->dir, names_ab, 2);
+    o.sync_every_commits = 2;
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    wr_store_get_stats(st, &stats);
+    assert_int_equal(stats.rows_written, 0);
+    assert_int_equal(stats.transactions, 0);
+    syncs_at_open = stats.wal_syncs;
+    for (int i = 0; i < 5; i++)
+        r[i] = make_result(0, "k", T0 + i * MIN_MS, 60, 0, 1.0);
+    assert_int_equal(wr_store_outbox_append(st, r, 5), WR_OK);
+    assert_int_equal(read_all(st, rows, 5), 5);
+    for (int i = 0; i < 5; i++)
+        ids[i] = rows[i].id;
+    assert_int_equal(wr_store_outbox_delete(st, ids, 2), WR_OK);
+    wr_store_get_stats(st, &stats);
+    assert_int_equal(stats.rows_written, 7);
+    assert_int_equal(stats.transactions, 2);
+    assert_int_equal(stats.wal_syncs, syncs_at_open + 1); /* every second commit is durable */
+    assert_int_equal(stats.outbox_rows, 3);
+    assert_int_equal(stats.outbox_bytes, 3 * (WR_STORE_OUTBOX_ROW_FIXED_BYTES + 1));
+    assert_int_equal(stats.write_failures, 0);
+    assert_int_equal(stats.corruptions, 0);
+    assert_int_equal(stats.db_bytes, wr_store_bytes(st));
+    assert_int_equal(wr_store_sync(st), WR_OK);
+    wr_store_get_stats(st, &stats);
+    assert_int_equal(stats.wal_syncs, syncs_at_open + 2);
+    /* After a sync the WAL is empty: the size is exactly the database's pages. */
+    assert_int_equal(wr_store_bytes(st) % 4096, 0);
+    wr_store_close(st);
+}
+
+/* ---- rollup -------------------------------------------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static double rng_value(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    /* A large common offset makes a naive variance lose digits; Welford must not. */
+    return 1e6 + (double)(rng_state % 100000) / 1000.0;
+}
+
+/* n one-minute results for key starting at start_ms; direct aggregates every value. */
+static void make_minutes(struct wr_result *out, size_t n, const char *key, int64_t start_ms,
+                         struct wr_agg *direct)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct wr_result *r = &out[i];
+
+        memset(r, 0, sizeof(*r));
+        snprintf(r->key, sizeof(r->key), "%s", key);
+        r->start_ms = start_ms + (int64_t)i * MIN_MS;
+        r->size_s = 60;
+        wr_agg_init(&r->agg);
+        for (int k = 0; k < 7; k++) {
+            double v = rng_value();
+            int64_t t = r->start_ms + k * 1000 + 5;
+
+            wr_agg_add(&r->agg, v, t);
+            if (direct != NULL)
+                wr_agg_add(direct, v, t);
+        }
+    }
+}
+
+static void test_store_rollup_exact_aggregates(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result res[10];
+    struct wr_outbox_row rows[4];
+    struct wr_store_budget_report rep;
+    struct wr_agg direct;
+    uint64_t first_id;
+    uint64_t n_rows = 0;
+    uint64_t bytes = 0;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    wr_agg_init(&direct);
+    make_minutes(res, 10, "dev", T0, &direct);
+    assert_int_equal(wr_store_outbox_append(st, res, 10), WR_OK);
+    assert_int_equal(read_all(st, rows, 1), 1);
+    first_id = rows[0].id;
+
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, &rep), WR_OK);
+    assert_int_equal(rep.rolled_up, 10);
+    assert_int_equal(rep.rollup_rows, 1);
+    assert_int_equal(read_all(st, rows, 4), 1);
+    assert_int_equal(rows[0].id, first_id); /* keeps the place of the oldest */
+    assert_int_equal(rows[0].result.start_ms, T0);
+    assert_int_equal(rows[0].result.size_s, 600);
+    assert_int_equal(rows[0].result.revision, 0);
+    assert_int_equal(rows[0].result.stream, 0);
+    assert_agg_equal(&rows[0].result.agg, &direct);
+    wr_store_outbox_stats(st, &n_rows, &bytes);
+    assert_int_equal(n_rows, 1);
+    assert_int_equal(bytes, WR_STORE_OUTBOX_ROW_FIXED_BYTES + 3);
+
+    /* Nothing more to merge: a second pass changes nothing. */
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, &rep), WR_OK);
+    assert_int_equal(rep.rolled_up, 0);
+    wr_store_close(st);
+}
+
+static void test_store_rollup_straddling_windows(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result res[10];
+    struct wr_outbox_row rows[4];
+    struct wr_agg first_half;
+    struct wr_agg second_half;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    /* Minutes 5..14 after T0: five in [T0, T0+600 s), five in the next coarse window. */
+    wr_agg_init(&first_half);
+    wr_agg_init(&second_half);
+    make_minutes(res, 5, "dev", T0 + 5 * MIN_MS, &first_half);
+    make_minutes(res + 5, 5, "dev", T0 + 10 * MIN_MS, &second_half);
+    assert_int_equal(wr_store_outbox_append(st, res, 10), WR_OK);
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, NULL), WR_OK);
+    assert_int_equal(read_all(st, rows, 4), 2);
+    assert_int_equal(rows[0].result.start_ms, T0);
+    assert_int_equal(rows[1].result.start_ms, T0 + 10 * MIN_MS);
+    assert_agg_equal(&rows[0].result.agg, &first_half);
+    assert_agg_equal(&rows[1].result.agg, &second_half);
+    wr_store_close(st);
+}
+
+static void test_store_rollup_revisions_collapse(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result r[5];
+    struct wr_outbox_row rows[8];
+    struct wr_store_budget_report rep;
+    struct wr_agg want;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    /* Window A: revisions 0, 2, 1 (appended out of order), each the full aggregate. */
+    r[0] = make_result(0, "k", T0, 60, 0, 1.0);
+    r[1] = make_result(0, "k", T0, 60, 2, 1.0);
+    wr_agg_add(&r[1].agg, 2.0, T0 + 2);
+    wr_agg_add(&r[1].agg, 3.0, T0 + 3);
+    r[2] = make_result(0, "k", T0, 60, 1, 1.0);
+    wr_agg_add(&r[2].agg, 2.0, T0 + 2);
+    /* Window B, one revision. */
+    r[3] = make_result(0, "k", T0 + MIN_MS, 60, 0, 10.0);
+    /* Same window as A in another stream: not merged with it. */
+    r[4] = make_result(1, "k", T0, 60, 0, 100.0);
+    assert_int_equal(wr_store_outbox_append(st, r, 5), WR_OK);
+
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, &rep), WR_OK);
+    assert_int_equal(rep.rolled_up, 4);
+    assert_int_equal(rep.rollup_rows, 1);
+    assert_int_equal(read_all(st, rows, 8), 2);
+    want = r[1].agg;
+    wr_agg_merge(&want, &r[3].agg);
+    assert_int_equal(rows[0].result.stream, 0);
+    assert_int_equal(rows[0].result.size_s, 600);
+    assert_int_equal(rows[0].result.agg.count, 4);
+    assert_agg_equal(&rows[0].result.agg, &want);
+    assert_int_equal(rows[1].result.stream, 1);
+    assert_int_equal(rows[1].result.size_s, 60);
+    wr_store_close(st);
+}
+
+static void test_store_rollup_lone_window_keeps_highest_revision(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result r[3];
+    struct wr_outbox_row rows[4];
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    for (uint32_t i = 0; i < 3; i++) {
+        r[i] = make_result(0, "k", T0 + 3 * MIN_MS, 60, i, 1.0);
+        for (uint32_t k = 0; k < i; k++)
+            wr_agg_add(&r[i].agg, 5.0, T0 + 3 * MIN_MS + 10);
+    }
+    assert_int_equal(wr_store_outbox_append(st, r, 3), WR_OK);
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, NULL), WR_OK);
+    assert_int_equal(read_all(st, rows, 4), 1);
+    /* Alone in its coarse window: not coarsened, only its lower revisions go. */
+    assert_int_equal(rows[0].result.size_s, 60);
+    assert_int_equal(rows[0].result.start_ms, T0 + 3 * MIN_MS);
+    assert_int_equal(rows[0].result.revision, 2);
+    assert_agg_equal(&rows[0].result.agg, &r[2].agg);
+    wr_store_close(st);
+}
+
+static void test_store_rollup_respects_floor(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result res[10];
+    struct wr_outbox_row rows[12];
+    struct wr_agg rest;
+    uint64_t ids[10];
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    make_minutes(res, 10, "dev", T0, NULL);
+    assert_int_equal(wr_store_outbox_append(st, res, 10), WR_OK);
+    assert_int_equal(read_all(st, rows, 12), 10);
+    for (int i = 0; i < 10; i++)
+        ids[i] = rows[i].id;
+    wr_agg_init(&rest);
+    for (int i = 3; i < 10; i++)
+        wr_agg_merge(&rest, &res[i].agg);
+
+    /* The first three are in flight: untouched; the other seven become one row. */
+    assert_int_equal(wr_store_outbox_rollup(st, ids[2], 0, NULL), WR_OK);
+    assert_int_equal(read_all(st, rows, 12), 4);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rows[i].id, ids[i]);
+        assert_int_equal(rows[i].result.size_s, 60);
+    }
+    assert_int_equal(rows[3].id, ids[3]);
+    assert_int_equal(rows[3].result.size_s, 600);
+    assert_agg_equal(&rows[3].result.agg, &rest);
+    wr_store_close(st);
+}
+
+static void test_store_rollup_joins_existing_coarser_rows(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result res[100];
+    struct wr_result late[2];
+    struct wr_outbox_row rows[16];
+    struct wr_agg all;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    /* 100 minutes: a first pass gives ten 600 s rows, a second one 6000 s row. */
+    wr_agg_init(&all);
+    make_minutes(res, 100, "dev", T0, &all);
+    assert_int_equal(wr_store_outbox_append(st, res, 100), WR_OK);
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, NULL), WR_OK);
+    assert_int_equal(read_all(st, rows, 16), 10);
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, NULL), WR_OK);
+    assert_int_equal(read_all(st, rows, 16), 1);
+    assert_int_equal(rows[0].result.size_s, 6000);
+    assert_agg_equal(&rows[0].result.agg, &all);
+
+    /*
+     * Two late minutes inside it: their 600 s window has no row, but the
+     * 6000 s row contains it, so they join that row instead of making a
+     * second result that overlaps it.
+     */
+    make_minutes(late, 2, "dev", T0 + 42 * MIN_MS, &all);
+    assert_int_equal(wr_store_outbox_append(st, late, 2), WR_OK);
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, NULL), WR_OK);
+    assert_int_equal(read_all(st, rows, 16), 1);
+    assert_int_equal(rows[0].result.start_ms, T0);
+    assert_int_equal(rows[0].result.size_s, 6000);
+    assert_int_equal(rows[0].result.agg.count, 102 * 7);
+    assert_agg_equal(&rows[0].result.agg, &all);
+    wr_store_close(st);
+}
+
+/* ---- budget -------------------------------------------------------------------------------- */
+
+static const char *const keys8[] = {"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"};
+
+/* Append minutes [from, from + n) for every key, in batches like the pipeline does. */
+static uint64_t append_minutes(struct wr_store *st, int from, int n, size_t n_keys)
+{
+    struct wr_result batch[64];
+    size_t nb = 0;
+    uint64_t count = 0;
+
+    for (int m = from; m < from + n; m++) {
+        for (size_t k = 0; k < n_keys; k++) {
+            batch[nb] = make_result(0, keys8[k], T0 + m * MIN_MS, 60, 0, (double)m);
+            count += batch[nb].agg.count;
+            if (++nb == 64) {
+                assert_int_equal(wr_store_outbox_append(st, batch, nb), WR_OK);
+                nb = 0;
+            }
+        }
+    }
+    if (nb > 0)
+        assert_int_equal(wr_store_outbox_append(st, batch, nb), WR_OK);
+    return count;
+}
+
+static void test_store_budget_rollup_before_drop(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store_budget_report rep;
+    struct wr_store_stats stats;
+    const uint64_t budget = 512 * 1024;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, budget, WR_ON_FULL_ROLLUP);
+    uint64_t rows_before = 0;
+    uint64_t rows_after = 0;
+
+    append_minutes(st, 0, 1000, 8);
+    wr_store_outbox_stats(st, &rows_before, NULL);
+    assert_int_equal(rows_before, 8000);
+    assert_true(wr_store_bytes(st) > budget);
+
+    assert_int_equal(wr_store_enforce_budget(st, 0, &rep), WR_OK);
+    assert_true(rep.bytes_before > budget);
+    assert_true(rep.bytes_after <= budget);
+    assert_int_equal(rep.bytes_after, wr_store_bytes(st));
+    assert_true(rep.rolled_up > 0);
+    assert_true(rep.rollup_rows > 0);
+    assert_int_equal(rep.dropped, 0);
+    wr_store_outbox_stats(st, &rows_after, NULL);
+    assert_int_equal(rows_after, rows_before - rep.rolled_up + rep.rollup_rows);
+    wr_store_get_stats(st, &stats);
+    assert_int_equal(stats.rolled_up, rep.rolled_up);
+    assert_int_equal(stats.dropped, 0);
+
+    /* Under budget now: nothing more to do. */
+    assert_int_equal(wr_store_enforce_budget(st, 0, &rep), WR_OK);
+    assert_int_equal(rep.rolled_up + rep.dropped, 0);
+    wr_store_close(st);
+}
+
+static void test_store_budget_drops_when_rollup_cannot_help(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store_budget_report rep;
+    struct wr_outbox_row rows[4];
+    struct wr_result batch[50];
+    const uint64_t budget = 256 * 1024;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, budget, WR_ON_FULL_ROLLUP);
+    uint64_t n_rows = 0;
+    int64_t last_start = 0;
+
+    /* Every result its own key: nothing can be merged. */
+    for (int b = 0; b < 60; b++) {
+        for (int i = 0; i < 50; i++) {
+            char key[16];
+
+            snprintf(key, sizeof(key), "u%d", b * 50 + i);
+            last_start = T0 + (b * 50 + i) * MIN_MS;
+            batch[i] = make_result(0, key, last_start, 60, 0, 1.0);
+        }
+        assert_int_equal(wr_store_outbox_append(st, batch, 50), WR_OK);
+    }
+    assert_true(wr_store_bytes(st) > budget);
+    assert_int_equal(wr_store_enforce_budget(st, 0, &rep), WR_OK);
+    assert_int_equal(rep.rolled_up, 0);
+    assert_true(rep.dropped > 0);
+    assert_true(rep.bytes_after <= budget);
+    wr_store_outbox_stats(st, &n_rows, NULL);
+    assert_int_equal(n_rows, 3000 - rep.dropped);
+    /* The oldest went: the first remaining row is the first one not dropped. */
+    assert_int_equal(read_all(st, rows, 1), 1);
+    assert_int_equal(rows[0].result.start_ms, T0 + (int64_t)rep.dropped * MIN_MS);
+    wr_store_close(st);
+}
+
+static void test_store_budget_rollup_then_drop(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store_budget_report rep;
+    struct wr_result batch[50];
+    const uint64_t budget = 160 * 1024;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, budget, WR_ON_FULL_ROLLUP);
+
+    /* Mergeable minutes first, then unmergeable single results: rollup alone is not enough. */
+    append_minutes(st, 0, 300, 8);
+    for (int b = 0; b < 30; b++) {
+        for (int i = 0; i < 50; i++) {
+            char key[16];
+
+            snprintf(key, sizeof(key), "u%d", b * 50 + i);
+            batch[i] = make_result(0, key, T0 + (b * 50 + i) * MIN_MS, 60, 0, 1.0);
+        }
+        assert_int_equal(wr_store_outbox_append(st, batch, 50), WR_OK);
+    }
+    assert_int_equal(wr_store_enforce_budget(st, 0, &rep), WR_OK);
+    assert_true(rep.rolled_up > 0);
+    assert_true(rep.dropped > 0);
+    assert_true(rep.bytes_after <= budget);
+    wr_store_close(st);
+}
+
+static void test_store_budget_drop_oldest_mode(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store_budget_report rep;
+    const uint64_t budget = 256 * 1024;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, budget, WR_ON_FULL_DROP_OLDEST);
+
+    append_minutes(st, 0, 500, 8);
+    assert_int_equal(wr_store_enforce_budget(st, 0, &rep), WR_OK);
+    assert_int_equal(rep.rolled_up, 0);
+    assert_true(rep.dropped > 0);
+    assert_true(rep.bytes_after <= budget);
+    wr_store_close(st);
+}
+
+static void test_store_budget_respects_floor(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store_budget_report rep;
+    struct wr_outbox_row rows[200];
+    const uint64_t budget = 64 * 1024;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, budget, WR_ON_FULL_DROP_OLDEST);
+    uint64_t floor_id;
+    size_t n;
+
+    append_minutes(st, 0, 25, 8); /* 200 rows */
+    assert_int_equal(read_all(st, rows, 200), 200);
+    floor_id = rows[199].id;
+    append_minutes(st, 25, 500, 8);
+    /* Everything above the floor can go, the 200 in flight cannot: over budget stays. */
+    assert_int_equal(wr_store_enforce_budget(st, floor_id, &rep), WR_E_FULL);
+    assert_int_equal(rep.dropped, 4000);
+    n = read_all(st, rows, 200);
+    assert_int_equal(n, 200);
+    assert_int_equal(rows[199].id, floor_id);
+    wr_store_close(st);
+}
+
+/*
+ * A day-long outage with a budget far below what it produces: results keep
+ * coming, the budget is enforced after every batch, and at the end every
+ * event is still accounted for, in windows that tile the whole outage.
+ */
+static void test_store_budget_long_outage_no_gap(void **state)
+{
+    struct fixture *fx = *state;
+    enum { KEYS = 4, MINUTES = 1440 * 3 };
+    static struct wr_outbox_row rows[4096];
+    struct wr_store_budget_report rep;
+    struct wr_store_stats stats;
+    const uint64_t budget = 256 * 1024;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, budget, WR_ON_FULL_ROLLUP);
+    uint64_t appended = 0;
+    uint64_t counted = 0;
+    uint32_t max_size = 0;
+    size_t n;
+
+    for (int m = 0; m < MINUTES; m += 30) {
+        appended += append_minutes(st, m, 30, KEYS);
+        assert_int_equal(wr_store_enforce_budget(st, 0, &rep), WR_OK);
+        assert_true(wr_store_bytes(st) <= budget);
+    }
+    wr_store_get_stats(st, &stats);
+    assert_true(stats.rolled_up > 0);
+    assert_int_equal(stats.dropped, 0);
+
+    n = read_all(st, rows, 4096);
+    assert_true(n < 4096);
+    for (size_t k = 0; k < KEYS; k++) {
+        int64_t covered_to = INT64_MAX;
+        int64_t newest_size = 0;
+        bool more = true;
+
+        /* Coarse windows are aligned to their size, so the first may start before T0. */
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(rows[i].result.key, keys8[k]) == 0 && rows[i].result.start_ms < covered_to)
+                covered_to = rows[i].result.start_ms;
+        assert_true(covered_to <= T0);
+        /* Tiling check: repeatedly find the row that starts where the coverage ends. */
+        while (more) {
+            more = false;
+            for (size_t i = 0; i < n; i++) {
+                if (strcmp(rows[i].result.key, keys8[k]) == 0 &&
+                    rows[i].result.start_ms == covered_to) {
+                    covered_to += (int64_t)rows[i].result.size_s * 1000;
+                    newest_size = rows[i].result.size_s;
+                    more = true;
+                    break;
+                }
+            }
+        }
+        assert_int_equal(covered_to, T0 + (int64_t)MINUTES * MIN_MS);
+        assert_int_equal(newest_size, 60); /* the newest data keeps its resolution */
+    }
+    for (size_t i = 0; i < n; i++) {
+        counted += rows[i].result.agg.count;
+        if (rows[i].result.size_s > max_size)
+            max_size = rows[i].result.size_s;
+    }
+    assert_int_equal(counted, appended);
+    assert_true(max_size >= 6000); /* the oldest part went more than one level coarser */
+    wr_store_close(st);
+}
+
+/* ---- faults -------------------------------------------------------------------------------- */
+
+static void assert_moved_name(const struct fixture *fx, const char *moved)
+{
+    const char *suffix;
+
+    assert_int_equal(strncmp(moved, fx->path, strlen(fx->path)), 0);
+    suffix = moved + strlen(fx->path);
+    assert_int_equal(strncmp(suffix, ".corrupt-", 9), 0);
+    suffix += 9;
+    /* YYYYmmddTHHMMSSZ */
+    assert_int_equal(strlen(suffix), 16);
+    for (int i = 0; i < 16; i++) {
+        if (i == 8)
+            assert_int_equal(suffix[i], 'T');
+        else if (i == 15)
+            assert_int_equal(suffix[i], 'Z');
+        else
+            assert_true(suffix[i] >= '0' && suffix[i] <= '9');
+    }
+}
+
+static void check_fresh_store_works(struct wr_store *st)
+{
+    struct wr_result r = make_result(0, "k", T0, 60, 0, 1.0);
+    struct wr_outbox_row rows[2];
+
+    assert_int_equal(read_all(st, rows, 2), 0);
+    assert_int_equal(wr_store_outbox_append(st, &r, 1), WR_OK);
+    assert_int_equal(read_all(st, rows, 2), 1);
+}
+
+static void test_store_corrupt_random_file_moved_aside(void **state)
+{
+    struct fixture *fx = *state;
+    unsigned char junk[65536];
+    char wal[160];
+    char moved_wal[600];
+    struct wr_store_options o;
+    struct wr_store_stats stats;
+    struct wr_store *st = NULL;
+
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (unsigned char)(i * 2654435761u >> 13);
+    write_file(fx->path, junk, sizeof(junk), 0);
+    snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+    write_file(wal, junk, 1000, 0);
+
+    opts_init(&o, fx->dir, names_ab, 2);
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    assert_true(o.recovered_from_corruption);
+    assert_moved_name(fx, o.moved_aside_path);
+    assert_true(file_exists(o.moved_aside_path));
+    snprintf(moved_wal, sizeof(moved_wal), "%s-wal", o.moved_aside_path);
+    assert_true(file_exists(moved_wal)); /* the WAL went with it, not into the fresh file */
+    assert_int_equal(count_corrupt_files(fx->dir, NULL, 0), 1);
+    wr_store_get_stats(st, &stats);
+    assert_int_equal(stats.corruptions, 1);
+    check_fresh_store_works(st);
+    wr_store_close(st);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 1);
+}
+
+static void test_store_corrupt_pages_moved_aside(void **state)
+{
+    struct fixture *fx = *state;
+    unsigned char junk[4096 * 4];
+    char moved[600];
+    struct wr_store_options o;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    struct stat sb;
+
+    append_minutes(st, 0, 200, 8);
+    wr_store_close(st);
+    assert_int_equal(stat(fx->path, &sb), 0);
+    assert_true(sb.st_size > (off_t)sizeof(junk) * 2);
+    /* Garbage over b-tree pages in the middle; the header page stays valid. */
+    memset(junk, 0xa5, sizeof(junk));
+    write_file(fx->path, junk, sizeof(junk), (long)(sb.st_size / 4096 / 2) * 4096);
+
+    opts_init(&o, fx->dir, names_ab, 2);
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    assert_true(o.recovered_from_corruption);
+    assert_moved_name(fx, o.moved_aside_path);
+    assert_int_equal(count_corrupt_files(fx->dir, moved, sizeof(moved)), 1);
+    assert_string_equal(moved, o.moved_aside_path);
+    check_fresh_store_works(st);
+    wr_store_close(st);
+}
+
+/*
+ * Corruption found after open, by an ordinary statement: the database is
+ * larger than SQLite's page cache, so pages the integrity check read at
+ * open are read again from the file, which is damaged behind its back.
+ */
+static void test_store_corrupt_found_later_moved_aside(void **state)
+{
+    struct fixture *fx = *state;
+    static struct wr_outbox_row rows[256];
+    unsigned char junk[4096];
+    struct wr_store_stats stats;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    struct stat sb;
+    size_t n = 0;
+    int rc = WR_OK;
+
+    append_minutes(st, 0, 3000, 8); /* about 4 MB, twice the default cache */
+    wr_store_close(st);
+    assert_int_equal(stat(fx->path, &sb), 0);
+
+    st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    memset(junk, 0x5a, sizeof(junk));
+    for (long page = 2; page < (long)(sb.st_size / 4096) / 2; page++)
+        write_file(fx->path, junk, sizeof(junk), page * 4096);
+    /* Page through the outbox from the start: the damaged pages come up. */
+    for (uint64_t after = 0; rc == WR_OK;) {
+        rc = wr_store_outbox_read(st, after, rows, 256, &n);
+        if (rc != WR_OK || n == 0)
+            break;
+        after = rows[n - 1].id;
+    }
+    assert_int_equal(rc, WR_E_CORRUPT);
+    wr_store_get_stats(st, &stats);
+    assert_int_equal(stats.corruptions, 1);
+    assert_int_equal(stats.outbox_rows, 0);
+    assert_int_equal(count_corrupt_files(fx->dir, NULL, 0), 1);
+    /* The same handle now works on the fresh database. */
+    check_fresh_store_works(st);
+    wr_store_close(st);
+}
+
+static void test_store_dir_not_a_directory_denied(void **state)
+{
+    struct fixture *fx = *state;
+    char file[128];
+    char dir[160];
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+
+    /* Root bypasses permission bits, but not ENOTDIR: the state dir lies under a regular file. */
+    snprintf(file, sizeof(file), "%s/afile", fx->dir);
+    write_file(file, "x", 1, 0);
+    snprintf(dir, sizeof(dir), "%s/state", file);
+    opts_init(&o, dir, names_ab, 2);
+    assert_int_equal(wr_store_open(&o, &st), WR_E_DENIED);
+    assert_null(st);
+    assert_false(o.recovered_from_corruption);
+}
+
+static bool mount_tmpfs(const char *dir, const char *size)
+{
+    char opts[64];
+
+    snprintf(opts, sizeof(opts), "size=%s,mode=0755", size);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return false;
+    return mount("tmpfs", dir, "tmpfs", 0, opts) == 0;
+}
+
+static void test_store_read_only_mount_denied(void **state)
+{
+    struct fixture *fx = *state;
+    char mnt[128];
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+
+    snprintf(mnt, sizeof(mnt), "%s/mnt", fx->dir);
+    if (!mount_tmpfs(mnt, "1m")) {
+        skip(); /* needs CAP_SYS_ADMIN: run as root to cover it */
+        return;
+    }
+    st = open_ok(mnt, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    check_fresh_store_works(st);
+    wr_store_close(st);
+    assert_int_equal(mount(NULL, mnt, NULL, MS_REMOUNT | MS_RDONLY, NULL), 0);
+
+    opts_init(&o, mnt, names_ab, 2);
+    st = NULL;
+    assert_int_equal(wr_store_open(&o, &st), WR_E_DENIED);
+    assert_null(st);
+    assert_false(o.recovered_from_corruption);
+
+    /* Writable again: the same database opens with its data. */
+    assert_int_equal(mount(NULL, mnt, NULL, MS_REMOUNT, NULL), 0);
+    st = open_ok(mnt, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    {
+        struct wr_outbox_row rows[2];
+
+        assert_int_equal(read_all(st, rows, 2), 1);
+    }
+    wr_store_close(st);
+    assert_int_equal(umount2(mnt, MNT_DETACH), 0);
+}
+
+static void test_store_disk_full_nospc_and_recovers(void **state)
+{
+    struct fixture *fx = *state;
+    static struct wr_outbox_row rows[8192];
+    struct wr_result batch[100];
+    struct wr_window_state ws = make_window(0, "w", T0, 0, false, 1.0);
+    char mnt[128];
+    char filler[160];
+    char buf[4096];
+    struct wr_store_stats stats;
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+    uint64_t n_rows = 0;
+    int rc = WR_OK;
+    int fd;
+    int b;
+
+    snprintf(mnt, sizeof(mnt), "%s/mnt", fx->dir);
+    if (!mount_tmpfs(mnt, "512k")) {
+        skip(); /* needs CAP_SYS_ADMIN: run as root to cover it */
+        return;
+    }
+    opts_init(&o, mnt, names_ab, 2);
+    o.sync_every_commits = 1000; /* let the WAL grow so the full disk hits a commit */
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    /* Take all but ~128 KiB with a filler file we can remove later. */
+    snprintf(filler, sizeof(filler), "%s/filler", mnt);
+    fd = open(filler, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    memset(buf, 0x11, sizeof(buf));
+    for (int i = 0; i < 80; i++)
+        assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+    close(fd);
+
+    for (b = 0; b < 200 && rc == WR_OK; b++) {
+        for (int i = 0; i < 100; i++)
+            batch[i] = make_result(0, "k", T0 + (b * 100 + i) * MIN_MS, 60, 0, 1.0);
+        rc = wr_store_outbox_append(st, batch, 100);
+    }
+    assert_int_equal(rc, WR_E_NOSPC);
+    /* The failed batch left nothing behind: counters and rows agree on whole batches. */
+    wr_store_outbox_stats(st, &n_rows, NULL);
+    assert_int_equal(n_rows % 100, 0);
+    assert_int_equal(n_rows, (uint64_t)(b - 1) * 100);
+    assert_int_equal(read_all(st, rows, 8192), n_rows);
+    /* A checkpoint fails the same way and is rolled back. */
+    rc = wr_store_checkpoint_begin(st);
+    if (rc == WR_OK) {
+        for (int i = 0; i < 500 && rc == WR_OK; i++) {
+            ws.start_ms = T0 + i * MIN_MS;
+            rc = wr_store_put_window(st, &ws);
+        }
+        if (rc == WR_OK)
+            rc = wr_store_checkpoint_commit(st);
+        else
+            wr_store_checkpoint_rollback(st);
+    }
+    assert_int_equal(rc, WR_E_NOSPC);
+    wr_store_get_stats(st, &stats);
+    assert_true(stats.write_failures > 0);
+
+    /* Space again: the same store takes writes. */
+    assert_int_equal(unlink(filler), 0);
+    assert_int_equal(wr_store_outbox_append(st, batch, 100), WR_OK);
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    wr_store_outbox_stats(st, &n_rows, NULL);
+    assert_int_equal(read_all(st, rows, 8192), n_rows);
+    wr_store_close(st);
+
+    st = open_ok(mnt, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    assert_int_equal(read_all(st, rows, 8192), n_rows);
+    wr_store_close(st);
+    assert_int_equal(umount2(mnt, MNT_DETACH), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store_open_creates_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_empty_file_migrates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_v1_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_newer_version_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_invalid_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_locked_by_other, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_alloc_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_checkpoint_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_outbox_append_marks_window_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_restore_skips_removed_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_checkpoint_state_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_retention_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_outbox_order_paging_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_outbox_ids_never_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_outbox_stream_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_outbox_joins_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_stats_counters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_rollup_exact_aggregates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_rollup_straddling_windows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_rollup_revisions_collapse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_rollup_lone_window_keeps_highest_revision, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_rollup_respects_floor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_rollup_joins_existing_coarser_rows, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_budget_rollup_before_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_budget_drops_when_rollup_cannot_help, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_budget_rollup_then_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_budget_drop_oldest_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_budget_respects_floor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_budget_long_outage_no_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_corrupt_random_file_moved_aside, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_corrupt_pages_moved_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_corrupt_found_later_moved_aside, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_dir_not_a_directory_denied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_read_only_mount_denied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_disk_full_nospc_and_recovers, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
