@@ -13,11 +13,22 @@
 
 #define MOD "uplink"
 
-/* A publish awaiting its PUBACK, matched by Paho's token. */
+/*
+ * A publish awaiting its PUBACK. Paho calls back with the slot as context.
+ * The uplink's lock is never held while calling into Paho: Paho holds its own
+ * process-wide mutex while it runs our callbacks, so holding ours across a
+ * Paho call would deadlock. A PUBACK can therefore arrive while the publish
+ * call has not yet returned the token; the slot parks it until it does.
+ */
 struct pending {
+    struct wr_uplink *up;
     MQTTAsync_token token;
+    MQTTAsync_token early_token;
     uint32_t tag;
     bool used;
+    bool sending;   /* sendMessage has not returned yet */
+    bool early;     /* an ack arrived while sending */
+    bool early_ok;
 };
 
 struct wr_uplink {
@@ -30,8 +41,7 @@ struct wr_uplink {
     wr_uplink_connection_fn on_connection;
     void *ctx;
 
-    /* Guards pending[] and the connect state; held across sendMessage so a
-     * PUBACK that arrives before the token is recorded waits for it. */
+    /* Guards pending[]; never held across a call into Paho (see struct pending). */
     struct plat_mutex *lock;
     struct pending *pending;
     uint32_t max_inflight;
@@ -98,23 +108,25 @@ static int on_message_arrived(void *context, char *topic, int topic_len, MQTTAsy
     return 1;
 }
 
-static void finish_publish(struct wr_uplink *up, MQTTAsync_token token, bool ok)
+static void finish_publish(struct pending *slot, MQTTAsync_token token, bool ok)
 {
+    struct wr_uplink *up = slot->up;
     uint32_t tag = 0;
-    bool found = false;
+    bool deliver = false;
 
     plat_mutex_lock(up->lock);
-    for (uint32_t i = 0; i < up->max_inflight; i++) {
-        if (up->pending[i].used && up->pending[i].token == token) {
-            up->pending[i].used = false;
-            tag = up->pending[i].tag;
-            found = true;
-            break;
-        }
+    if (slot->used && slot->sending) {
+        slot->early = true;
+        slot->early_token = token;
+        slot->early_ok = ok;
+    } else if (slot->used && slot->token == token) {
+        slot->used = false;
+        tag = slot->tag;
+        deliver = true;
     }
+    /* Otherwise the ack is for a connection already given up on. */
     plat_mutex_unlock(up->lock);
-    /* A token that is not pending belongs to a connection already given up on. */
-    if (found)
+    if (deliver)
         up->on_ack(up->ctx, tag, ok);
 }
 
@@ -146,6 +158,8 @@ int wr_uplink_create(const struct wr_uplink_params *p, struct wr_uplink **out)
     if (up->pending == NULL)
         goto fail;
     up->max_inflight = p->max_inflight;
+    for (uint32_t i = 0; i < p->max_inflight; i++)
+        up->pending[i].up = up;
     up->keepalive_s = p->keepalive_s;
     up->qos = p->qos;
     up->on_ack = p->on_ack;
@@ -228,6 +242,48 @@ bool wr_uplink_connected(const struct wr_uplink *up)
     return up != NULL && atomic_load(&up->connected);
 }
 
+static struct pending *reserve_slot(struct wr_uplink *up, uint32_t tag)
+{
+    struct pending *slot = NULL;
+
+    plat_mutex_lock(up->lock);
+    for (uint32_t i = 0; i < up->max_inflight && slot == NULL; i++) {
+        if (!up->pending[i].used) {
+            slot = &up->pending[i];
+            slot->used = true;
+            slot->sending = true;
+            slot->early = false;
+            slot->tag = tag;
+        }
+    }
+    plat_mutex_unlock(up->lock);
+    return slot;
+}
+
+/* After sendMessage returned: record the token, or release the slot on failure. */
+static void settle_slot(struct wr_uplink *up, struct pending *slot, bool sent,
+                        MQTTAsync_token token)
+{
+    bool deliver = false;
+    bool ok = false;
+
+    plat_mutex_lock(up->lock);
+    slot->sending = false;
+    if (!sent) {
+        slot->used = false;
+    } else {
+        slot->token = token;
+        if (slot->early && slot->early_token == token) {
+            slot->used = false;
+            deliver = true;
+            ok = slot->early_ok;
+        }
+    }
+    plat_mutex_unlock(up->lock);
+    if (deliver)
+        up->on_ack(up->ctx, slot->tag, ok);
+}
+
 static int send(struct wr_uplink *up, const char *topic, const void *payload, size_t len, int qos,
                 bool track, uint32_t tag)
 {
@@ -244,27 +300,16 @@ static int send(struct wr_uplink *up, const char *topic, const void *payload, si
     msg.payloadlen = (int)len;
     msg.qos = qos;
     if (track) {
+        slot = reserve_slot(up, tag);
+        if (slot == NULL)
+            return WR_E_FULL;
         opts.onSuccess = on_publish_ok;
         opts.onFailure = on_publish_failed;
-        opts.context = up;
-    }
-    plat_mutex_lock(up->lock);
-    if (track) {
-        for (uint32_t i = 0; i < up->max_inflight && slot == NULL; i++)
-            if (!up->pending[i].used)
-                slot = &up->pending[i];
-        if (slot == NULL) {
-            plat_mutex_unlock(up->lock);
-            return WR_E_FULL;
-        }
+        opts.context = slot;
     }
     rc = MQTTAsync_sendMessage(up->client, topic, &msg, &opts);
-    if (rc == MQTTASYNC_SUCCESS && slot != NULL) {
-        slot->used = true;
-        slot->token = opts.token;
-        slot->tag = tag;
-    }
-    plat_mutex_unlock(up->lock);
+    if (slot != NULL)
+        settle_slot(up, slot, rc == MQTTASYNC_SUCCESS, opts.token);
     if (rc != MQTTASYNC_SUCCESS) {
         PLAT_WARN(MOD, "publish refused by Paho (code %d)", rc);
         return WR_E_CONN;

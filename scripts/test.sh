@@ -14,3 +14,10 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DWINDROW_SANITIZE=address,und
 cmake --build build/asan -j "$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build/asan --output-on-failure -j "$JOBS"
+
+# Board profiles: cross-built for aarch64 and armhf, unit tests and the core
+# integration tests under qemu-user; the x86_64 package installed and checked.
+for profile in rpi-aarch64 armhf-generic x86_64-gateway; do
+    bash scripts/build-target.sh "$profile"
+done
+sh scripts/check-package.sh

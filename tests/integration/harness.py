@@ -18,6 +18,8 @@ import time
 from mqtt_lite import Client
 
 WINDROW_BIN = os.environ.get("WINDROW_BIN", "windrow")
+# For a cross-built binary: the qemu-user command line to run it with (space-separated).
+WINDROW_EMULATOR = os.environ.get("WINDROW_EMULATOR", "").split()
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
@@ -173,8 +175,8 @@ class Windrow:
         self.write_config()
         logf = open(self.log, "a")
         env = dict(os.environ)
-        self.proc = subprocess.Popen([WINDROW_BIN, "-c", self.path], stdout=logf, stderr=logf,
-                                     env=env)
+        self.proc = subprocess.Popen(WINDROW_EMULATOR + [WINDROW_BIN, "-c", self.path],
+                                     stdout=logf, stderr=logf, env=env)
         logf.close()
         if wait_subscribed:
             self.wait_log(r"subscribed to", 15)

@@ -11,8 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def run(*args):
-    return subprocess.run([harness.WINDROW_BIN] + list(args), capture_output=True, text=True,
-                          timeout=30)
+    return subprocess.run(harness.WINDROW_EMULATOR + [harness.WINDROW_BIN] + list(args),
+                          capture_output=True, text=True, timeout=60)
 
 
 class CliTest(unittest.TestCase):
