@@ -61,8 +61,33 @@ static const char v1_sql[] =
     "CREATE INDEX outbox_window ON outbox (stream_id, key, start_ms);";
 /* clang-format on */
 
+/*
+ * Version 2: windows keyed by (stream, start, key) instead of (stream, key,
+ * start). A checkpoint rewrites the windows of the current period, which sit
+ * together in this order; in the old order they were spread over every leaf
+ * page between closed windows kept for revisions, so each checkpoint
+ * rewrote the whole table (measured: 40 MB/min at 1,000 keys and 1 s
+ * checkpoints before, see docs/storage.md for after).
+ */
+/* clang-format off */
+static const char v2_sql[] =
+    "CREATE TABLE windows_v2 ("
+    "  stream_id INTEGER NOT NULL,"
+    "  key BLOB NOT NULL,"
+    "  start_ms INTEGER NOT NULL,"
+    "  revision INTEGER NOT NULL,"
+    "  flags INTEGER NOT NULL,"
+    "  agg BLOB NOT NULL,"
+    "  PRIMARY KEY (stream_id, start_ms, key)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO windows_v2 SELECT stream_id, key, start_ms, revision, flags, agg FROM windows;"
+    "DROP TABLE windows;"
+    "ALTER TABLE windows_v2 RENAME TO windows;";
+/* clang-format on */
+
 static const struct migration migrations[] = {
     {1, v1_sql},
+    {2, v2_sql},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

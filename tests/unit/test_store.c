@@ -225,7 +225,7 @@ static void test_store_open_creates_schema(void **state)
     assert_true(wr_store_bytes(st) >= 4096);
     wr_store_close(st);
 
-    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 2);
     assert_int_equal(sql_int(fx->path, "PRAGMA page_size"), 4096);
     assert_int_equal(sql_int(fx->path, "PRAGMA auto_vacuum"), 2); /* incremental */
     /* WAL is persistent in the file header (read/write versions 2). */
@@ -243,10 +243,10 @@ static void test_store_open_creates_schema(void **state)
         assert_false(file_exists(side));
     }
 
-    /* Reopening finds version 1 and migrates nothing. */
+    /* Reopening finds version 2 and migrates nothing. */
     opts_init(&o, fx->dir, names_ab, 2);
     assert_int_equal(wr_store_open(&o, &st), WR_OK);
-    assert_int_equal(o.found_schema_version, 1);
+    assert_int_equal(o.found_schema_version, 2);
     wr_store_close(st);
 }
 
@@ -263,7 +263,7 @@ static void test_store_open_empty_file_migrates(void **state)
     assert_int_equal(o.found_schema_version, 0);
     assert_false(o.recovered_from_corruption);
     wr_store_close(st);
-    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 2);
 }
 
 /* The version 1 schema exactly as shipped; a frozen copy, so a later migration is tested on it. */
@@ -398,6 +398,11 @@ static void test_store_open_v1_database(void **state)
     assert_int_equal(rows[0].result.revision, 1);
     assert_agg_equal(&rows[0].result.agg, &agg);
     wr_store_close(st);
+    /* Migrated to v2: windows keyed by (stream, start, key). */
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(fx->path, "SELECT pk FROM pragma_table_info('windows') "
+                                       "WHERE name = 'start_ms'"),
+                     2);
 }
 
 static void test_store_open_newer_version_refused(void **state)
@@ -406,15 +411,15 @@ static void test_store_open_newer_version_refused(void **state)
     struct wr_store_options o;
     struct wr_store *st = NULL;
 
-    sql_exec(fx->path, "CREATE TABLE future_thing (x); PRAGMA user_version = 2;");
+    sql_exec(fx->path, "CREATE TABLE future_thing (x); PRAGMA user_version = 3;");
     opts_init(&o, fx->dir, names_ab, 2);
     assert_int_equal(wr_store_open(&o, &st), WR_E_RANGE);
     assert_null(st);
-    assert_int_equal(o.found_schema_version, 2);
+    assert_int_equal(o.found_schema_version, 3);
     assert_false(o.recovered_from_corruption);
     /* Refused, not treated as corrupt: the file stays where it is, untouched. */
     assert_int_equal(count_corrupt_files(fx->dir, NULL, 0), 0);
-    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 3);
     assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE name='outbox'"),
                      0);
 }
@@ -1464,7 +1469,7 @@ static void test_store_corrupt_random_file_moved_aside(void **state)
     assert_int_equal(stats.corruptions, 1);
     check_fresh_store_works(st);
     wr_store_close(st);
-    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 2);
 }
 
 static void test_store_corrupt_pages_moved_aside(void **state)
