@@ -173,6 +173,10 @@ class Windrow:
 
     def start(self, wait_subscribed=True):
         self.write_config()
+        # A metrics file left by an earlier run would answer for this one.
+        metrics_file = self.config.get("metrics", {}).get("file")
+        if metrics_file and os.path.exists(metrics_file):
+            os.unlink(metrics_file)
         logf = open(self.log, "a")
         env = dict(os.environ)
         self.proc = subprocess.Popen(WINDROW_EMULATOR + [WINDROW_BIN, "-c", self.path],
