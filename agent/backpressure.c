@@ -23,7 +23,7 @@ struct wr_backpressure {
     unsigned n_levels;
 
     enum wr_bp_state state;
-    unsigned shed_below; /* streams with a lower priority are shed; 0 = none */
+    unsigned shed_below;  /* streams with a lower priority are shed; 0 = none */
     atomic_int published; /* copy of state for other threads */
 };
 

@@ -58,9 +58,9 @@ struct wr_backpressure_params {
     uint8_t critical_enter_pct;
     uint8_t critical_leave_pct;
     enum wr_shed_mode shed_mode;
-    uint32_t sample_keep_one_in;  /* WR_SHED_SAMPLE: >= 1 (1 keeps everything) */
-    const uint8_t *priorities;    /* per stream, 0..9, higher = more important; copied */
-    size_t n_streams;             /* >= 1 */
+    uint32_t sample_keep_one_in; /* WR_SHED_SAMPLE: >= 1 (1 keeps everything) */
+    const uint8_t *priorities;   /* per stream, 0..9, higher = more important; copied */
+    size_t n_streams;            /* >= 1 */
 };
 
 /**
@@ -81,8 +81,8 @@ void wr_backpressure_destroy(struct wr_backpressure *bp);
  * when this call changed the state, so the caller can log once per
  * transition. capacity 0 or a NULL bp changes nothing (NULL bp: NORMAL).
  */
-enum wr_bp_state wr_backpressure_update(struct wr_backpressure *bp, size_t depth,
-                                        size_t capacity, bool *changed);
+enum wr_bp_state wr_backpressure_update(struct wr_backpressure *bp, size_t depth, size_t capacity,
+                                        bool *changed);
 
 /**
  * Whether to shed (drop, counted as WR_DROP_SHED) the next event of stream

@@ -3,6 +3,7 @@
  * signal loop; the work happens in pipeline.c.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pipeline.h"
@@ -94,6 +95,13 @@ static int run(const char *path)
     rc = plat_signal_install();
     if (rc == WR_OK)
         rc = wr_pipeline_create(cfg, &p);
+    if (rc == WR_OK && getenv("WINDROW_TEST_EVENT_DELAY_US") != NULL) {
+        /* Test-only knob (see wr_pipeline_set_test_delay_us); never set in production. */
+        uint32_t us = (uint32_t)strtoul(getenv("WINDROW_TEST_EVENT_DELAY_US"), NULL, 10);
+
+        PLAT_WARN("main", "test setting: %u us of extra work per event", us);
+        wr_pipeline_set_test_delay_us(p, us);
+    }
     if (rc == WR_OK) {
         PLAT_INFO("main", "windrow %s running as %s with %zu stream(s)", WINDROW_VERSION,
                   cfg->agent.id, cfg->n_streams);

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backpressure.h"
 #include "decode.h"
+#include "filter.h"
 #include "forward.h"
 #include "ingest.h"
 #include "outbox.h"
@@ -13,6 +15,7 @@
 #include "plat_log.h"
 #include "plat_mem.h"
 #include "plat_queue.h"
+#include "plat_thread.h"
 #include "plat_time.h"
 #include "plat_uri.h"
 #include "store.h"
@@ -24,12 +27,14 @@
 #define MOD "pipeline"
 #define TICK_MS 100u
 #define EVENTS_PER_MESSAGE 256u
-#define EVENTS_PER_POP 512u
+#define EVENTS_PER_POP 256u
 #define RESULTS_PER_FLUSH 1024u
 #define NOTICES_CAPACITY 4096u
 #define METRICS_TEXT_MAX (32u * 1024u)
 #define CLOCK_JUMP_THRESHOLD_MS 2000
 #define MEMORY_OUTBOX_RESULTS 10000u
+/* Filter state for a key is forgotten an hour after its last accepted event. */
+#define FILTER_HORIZON_MS (3600u * 1000u)
 
 /* Posted from Paho's threads to the pipeline thread. */
 enum notice_kind { NOTICE_ACK, NOTICE_UP, NOTICE_DOWN };
@@ -49,6 +54,11 @@ struct wr_pipeline {
     struct wr_decode_spec specs[WR_CFG_MAX_STREAMS];
     const char *filters[WR_CFG_MAX_STREAMS];
     struct wr_event scratch[EVENTS_PER_MESSAGE];
+    struct wr_filter *filter;
+    struct wr_backpressure *backpressure;
+    /* The state machine is single-threaded; ingest updates it per message and
+     * the pipeline thread per tick, so that it settles when messages stop. */
+    struct plat_mutex *backpressure_lock;
 
     struct plat_queue *events;
     struct plat_queue *notices;
@@ -71,6 +81,7 @@ struct wr_pipeline {
     char *metrics_text;
     const char *stream_names[WR_CFG_MAX_STREAMS];
     unsigned stream_aggs[WR_CFG_MAX_STREAMS];
+    uint32_t test_delay_us; /* test-only: extra processing time per event */
 };
 
 static struct wr_now now_readings(struct wr_pipeline *p)
@@ -91,6 +102,88 @@ static void count_drops(struct wr_metrics *m, const uint32_t *drops)
     for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++)
         if (drops[r] > 0)
             wr_metrics_drop(m, (enum wr_drop_reason)r, drops[r]);
+}
+
+/* Re-read the queue depth into the state machine; a change is logged once. */
+static enum wr_bp_state update_backpressure(struct wr_pipeline *p)
+{
+    size_t depth = plat_queue_depth(p->events);
+    size_t cap = plat_queue_capacity(p->events);
+    bool changed = false;
+    enum wr_bp_state state;
+
+    plat_mutex_lock(p->backpressure_lock);
+    state = wr_backpressure_update(p->backpressure, depth, cap, &changed);
+    plat_mutex_unlock(p->backpressure_lock);
+    if (changed)
+        PLAT_WARN(MOD, "backpressure %s (queue %zu of %zu)", wr_backpressure_state_name(state),
+                  depth, cap);
+    return state;
+}
+
+static bool should_shed(struct wr_pipeline *p, uint16_t stream)
+{
+    bool shed;
+
+    plat_mutex_lock(p->backpressure_lock);
+    shed = wr_backpressure_should_shed(p->backpressure, stream);
+    plat_mutex_unlock(p->backpressure_lock);
+    return shed;
+}
+
+/* Decoded events plus what decoding dropped: the events this message counts as received. */
+static uint64_t received_total(const uint32_t *drops, size_t kept, size_t decode_dropped)
+{
+    uint64_t shed_or_filtered = drops[WR_DROP_SHED] + drops[WR_DROP_FILTER_RANGE] +
+                                drops[WR_DROP_FILTER_DEADBAND] + drops[WR_DROP_FILTER_INTERVAL] +
+                                drops[WR_DROP_FILTER_DUPLICATE];
+
+    return kept + shed_or_filtered + decode_dropped;
+}
+
+/*
+ * Backpressure, shedding and filters for the decoded events in p->scratch,
+ * then the queue. Returns false when the message must stay with Paho
+ * (critical state or a full queue): then no filter state has moved and
+ * nothing is counted, so the redelivery is judged afresh. On true, *n is
+ * the number of events queued and drops[] holds the shed and filtered ones.
+ */
+static bool admit(struct wr_pipeline *p, uint32_t *drops, size_t *n, uint64_t mono_ms)
+{
+    enum wr_bp_state state = update_backpressure(p);
+    size_t kept = 0;
+
+    if (state == WR_BP_CRITICAL)
+        goto hold;
+    for (size_t i = 0; i < *n; i++) {
+        const struct wr_event *ev = &p->scratch[i];
+        enum wr_drop_reason reason = WR_DROP_MALFORMED;
+
+        if (state == WR_BP_SHEDDING && should_shed(p, ev->stream)) {
+            drops[WR_DROP_SHED]++;
+            continue;
+        }
+        if (!wr_filter_check(p->filter, ev, mono_ms, &reason)) {
+            drops[reason]++;
+            continue;
+        }
+        if (kept != i)
+            p->scratch[kept] = *ev;
+        kept++;
+    }
+    if (kept > 0 && plat_queue_push_all(p->events, p->scratch, kept) != WR_OK) {
+        wr_filter_rollback(p->filter);
+        goto hold;
+    }
+    wr_filter_commit(p->filter);
+    *n = kept;
+    return true;
+hold:
+    /* Left with Paho, it comes back later and the local broker queues behind
+     * it. The short pause keeps Paho's redelivery from spinning a core. */
+    wr_metrics_add(p->metrics, WR_C_BACKPRESSURE_HOLDS, 1);
+    plat_sleep_ms(1);
+    return false;
 }
 
 /* One rate-limited line for bad input, naming the topic and the first reason. */
@@ -153,17 +246,10 @@ static bool on_message(void *ctx, const char *topic, size_t topic_len, const voi
         if (!p->scratch[i].has_time)
             p->scratch[i].time_ms = wall_ms;
     }
-    if (n > 0 && plat_queue_push_all(p->events, p->scratch, n) != WR_OK) {
-        /* Queue full: leave the message with Paho; it comes back later and the
-         * local broker queues behind it. Nothing is counted twice. The short
-         * pause keeps Paho's redelivery from spinning a core. */
-        wr_metrics_add(p->metrics, WR_C_BACKPRESSURE_HOLDS, 1);
-        wr_metrics_set(p->metrics, WR_G_BACKPRESSURE_STATE, 2);
-        plat_sleep_ms(1);
+    if (!admit(p, drops, &n, mono_ms))
         return false;
-    }
     wr_metrics_add(p->metrics, WR_C_MESSAGES_RECEIVED, 1);
-    wr_metrics_add(p->metrics, WR_C_EVENTS_RECEIVED, n + dropped);
+    wr_metrics_add(p->metrics, WR_C_EVENTS_RECEIVED, received_total(drops, n, dropped));
     if (dropped > 0 && matched)
         log_drops(topic, topic_len, drops);
     count_drops(p->metrics, drops);
@@ -279,11 +365,19 @@ static void fold_events(struct wr_pipeline *p, const struct wr_event *evs, size_
     }
     wr_metrics_add(p->metrics, WR_C_EVENTS_AGGREGATED, added + revised);
     wr_metrics_add(p->metrics, WR_C_EVENTS_REVISED, revised);
+    if (p->test_delay_us > 0)
+        plat_sleep_us((uint64_t)p->test_delay_us * n);
 }
 
-/* Move everything queued into the windows; used every loop and at shutdown. */
-static void drain_events(struct wr_pipeline *p, uint32_t timeout_ms)
+/*
+ * Move queued events into the windows, waiting up to timeout_ms for the
+ * first. Under sustained load the queue never empties, so this returns after
+ * budget_ms to let ticks, checkpoints and metrics run; 0 drains everything
+ * (shutdown, when ingest has stopped).
+ */
+static void drain_events(struct wr_pipeline *p, uint32_t timeout_ms, uint32_t budget_ms)
 {
+    uint64_t deadline = plat_time_mono_ms() + budget_ms;
     size_t n = 0;
     struct wr_now now;
 
@@ -291,8 +385,11 @@ static void drain_events(struct wr_pipeline *p, uint32_t timeout_ms)
         return;
     now = now_readings(p);
     fold_events(p, p->popped, n, &now);
-    while (plat_queue_pop(p->events, p->popped, EVENTS_PER_POP, &n, 0) == WR_OK && n > 0)
+    while ((budget_ms == 0 || plat_time_mono_ms() < deadline) &&
+           plat_queue_pop(p->events, p->popped, EVENTS_PER_POP, &n, 0) == WR_OK && n > 0) {
+        now = now_readings(p);
         fold_events(p, p->popped, n, &now);
+    }
 }
 
 /* ---- checkpoints --------------------------------------------------------------------------- */
@@ -420,8 +517,8 @@ static void update_gauges(struct wr_pipeline *p)
     wr_metrics_set(p->metrics, WR_G_PUBLISH_LATENCY_MS, fs.last_ack_latency_ms);
     if (p->store != NULL)
         wr_metrics_set(p->metrics, WR_G_STORE_BYTES, wr_store_bytes(p->store));
-    if (plat_queue_depth(p->events) * 2 < plat_queue_capacity(p->events))
-        wr_metrics_set(p->metrics, WR_G_BACKPRESSURE_STATE, 0);
+    wr_metrics_set(p->metrics, WR_G_BACKPRESSURE_STATE,
+                   (uint64_t)wr_backpressure_current(p->backpressure));
 }
 
 static void export_metrics(struct wr_pipeline *p, int64_t now_wall_ms)
@@ -486,6 +583,7 @@ static void tick(struct wr_pipeline *p, const struct wr_now *now)
         wr_metrics_add(p->metrics, WR_C_CLOCK_JUMPS, 1);
         wr_window_clock_jump(p->window, jump_ms);
     }
+    update_backpressure(p);
     wr_window_advance(p->window, now, on_window_result, p);
     flush_results(p, now->mono_ms);
     wr_uplink_poll(p->uplink, now->mono_ms);
@@ -512,7 +610,7 @@ static void shutdown_flush(struct wr_pipeline *p, uint32_t flush_ms)
     /* No new events: stop the source first, then fold what it already gave us. */
     wr_ingest_destroy(p->ingest, 2000);
     p->ingest = NULL;
-    drain_events(p, 0);
+    drain_events(p, 0, 0);
     now = now_readings(p);
     tick(p, &now);
     checkpoint(p);
@@ -547,7 +645,7 @@ int wr_pipeline_run(struct wr_pipeline *p, wr_pipeline_stop_fn should_stop, void
     while (!should_stop(ctx)) {
         uint64_t mono;
 
-        drain_events(p, 20);
+        drain_events(p, 20, TICK_MS);
         mono = plat_time_mono_ms();
         if (mono >= next_tick) {
             struct wr_now now = now_readings(p);
@@ -744,6 +842,46 @@ static int create_forward(struct wr_pipeline *p)
     return wr_forward_create(&fp, &p->forward);
 }
 
+static int create_admission(struct wr_pipeline *p)
+{
+    const struct wr_config *cfg = p->cfg;
+    struct wr_filter_config fc[WR_CFG_MAX_STREAMS];
+    uint8_t priorities[WR_CFG_MAX_STREAMS];
+    struct wr_filter_params fp;
+    struct wr_backpressure_params bp;
+    uint64_t stateful_keys = 0;
+    int rc;
+
+    for (size_t s = 0; s < cfg->n_streams; s++) {
+        const struct wr_filter_config *f = &cfg->streams[s].filter;
+
+        fc[s] = *f;
+        priorities[s] = cfg->streams[s].priority;
+        if (f->deadband > 0 || f->min_interval_ms > 0 || f->dedup)
+            stateful_keys += cfg->streams[s].max_keys;
+    }
+    fp.streams = fc;
+    fp.n_streams = cfg->n_streams;
+    fp.max_keys = (uint32_t)(stateful_keys > WR_FILTER_MAX_KEYS ? WR_FILTER_MAX_KEYS
+                                                                  : stateful_keys);
+    fp.max_batch = EVENTS_PER_MESSAGE;
+    fp.horizon_ms = FILTER_HORIZON_MS;
+    rc = wr_filter_create(&fp, &p->filter);
+    if (rc == WR_OK)
+        rc = plat_mutex_create(&p->backpressure_lock);
+    if (rc != WR_OK)
+        return rc;
+    bp.shed_enter_pct = cfg->backpressure.shed_enter_pct;
+    bp.shed_leave_pct = cfg->backpressure.shed_leave_pct;
+    bp.critical_enter_pct = cfg->backpressure.critical_enter_pct;
+    bp.critical_leave_pct = cfg->backpressure.critical_leave_pct;
+    bp.shed_mode = cfg->backpressure.shed_mode;
+    bp.sample_keep_one_in = cfg->backpressure.sample_keep_one_in;
+    bp.priorities = priorities;
+    bp.n_streams = cfg->n_streams;
+    return wr_backpressure_create(&bp, &p->backpressure);
+}
+
 static int create_ingest(struct wr_pipeline *p)
 {
     const struct wr_config *cfg = p->cfg;
@@ -811,6 +949,8 @@ int wr_pipeline_create(const struct wr_config *cfg, struct wr_pipeline **out)
     if (rc == WR_OK)
         rc = create_uplink(p);
     if (rc == WR_OK)
+        rc = create_admission(p);
+    if (rc == WR_OK)
         rc = create_ingest(p);
     if (rc != WR_OK) {
         wr_pipeline_destroy(p);
@@ -818,6 +958,12 @@ int wr_pipeline_create(const struct wr_config *cfg, struct wr_pipeline **out)
     }
     *out = p;
     return WR_OK;
+}
+
+void wr_pipeline_set_test_delay_us(struct wr_pipeline *p, uint32_t delay_us)
+{
+    if (p != NULL)
+        p->test_delay_us = delay_us;
 }
 
 struct wr_metrics *wr_pipeline_metrics(struct wr_pipeline *p)
@@ -833,6 +979,9 @@ void wr_pipeline_destroy(struct wr_pipeline *p)
     wr_ingest_destroy(p->ingest, 0);
     wr_uplink_destroy(p->uplink, 1000);
     plat_bridge_stop(p->bridge);
+    wr_filter_destroy(p->filter);
+    wr_backpressure_destroy(p->backpressure);
+    plat_mutex_destroy(p->backpressure_lock);
     wr_forward_destroy(p->forward);
     wr_outbox_destroy(p->outbox);
     wr_store_close(p->store);

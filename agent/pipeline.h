@@ -37,6 +37,12 @@ int wr_pipeline_create(const struct wr_config *cfg, struct wr_pipeline **out);
 int wr_pipeline_run(struct wr_pipeline *p, wr_pipeline_stop_fn should_stop, void *ctx,
                     uint32_t flush_ms);
 
+/**
+ * Test-only: spend delay_us more per event in the window stage, so that tests
+ * can offer more load than the agent processes without a huge machine.
+ */
+void wr_pipeline_set_test_delay_us(struct wr_pipeline *p, uint32_t delay_us);
+
 /** The pipeline's metrics (owned by the pipeline). */
 struct wr_metrics *wr_pipeline_metrics(struct wr_pipeline *p);
 

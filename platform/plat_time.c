@@ -33,11 +33,16 @@ uint64_t plat_time_cpu_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-void plat_sleep_ms(uint32_t ms)
+void plat_sleep_us(uint64_t us)
 {
-    struct timespec req = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+    struct timespec req = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000L};
     struct timespec rem;
 
     while (nanosleep(&req, &rem) != 0 && errno == EINTR)
         req = rem;
+}
+
+void plat_sleep_ms(uint32_t ms)
+{
+    plat_sleep_us((uint64_t)ms * 1000u);
 }

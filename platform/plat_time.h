@@ -15,4 +15,7 @@ uint64_t plat_time_cpu_us(void);
 /** Sleep for at least ms milliseconds (restarted on EINTR). */
 void plat_sleep_ms(uint32_t ms);
 
+/** Sleep for at least us microseconds (restarted on EINTR). */
+void plat_sleep_us(uint64_t us);
+
 #endif /* PLAT_TIME_H */
