@@ -404,18 +404,16 @@ static int put_window(void *ctx, const struct wr_window_state *st)
 static void checkpoint(struct wr_pipeline *p)
 {
     uint64_t start = plat_time_mono_ms();
+    struct wr_now now;
     int rc;
 
     if (p->store == NULL)
         return;
     /* Emit what is due first: a revision pending in the engine is not part of
      * a window's checkpointed state, so it must reach the outbox before. */
-    {
-        struct wr_now now = now_readings(p);
-
-        wr_window_advance(p->window, &now, on_window_result, p);
-        flush_results(p, now.mono_ms);
-    }
+    now = now_readings(p);
+    wr_window_advance(p->window, &now, on_window_result, p);
+    flush_results(p, now.mono_ms);
     rc = wr_store_checkpoint_begin(p->store);
     if (rc == WR_OK)
         rc = wr_window_checkpoint(p->window, put_window, p);
@@ -424,7 +422,7 @@ static void checkpoint(struct wr_pipeline *p)
         int64_t floor_ms = INT64_MIN;
 
         wr_window_stream_clock(p->window, s, &clock_ms);
-        wr_window_retention_floor(p->window, s, &floor_ms);
+        wr_window_retention_floor(p->window, s, &now, &floor_ms);
         if (clock_ms != INT64_MIN)
             rc = wr_store_put_stream_clock(p->store, s, clock_ms);
         if (rc == WR_OK && floor_ms != INT64_MIN)
@@ -902,6 +900,20 @@ static int create_ingest(struct wr_pipeline *p)
     return wr_ingest_create(&ip, &p->ingest);
 }
 
+/* windrow_config_version: a hash of the effective config, so a fleet can see which one runs. */
+static void publish_config_version(struct wr_pipeline *p)
+{
+    char *text = wr_config_to_json(p->cfg);
+    uint32_t hash = 2166136261u; /* FNV-1a 32 */
+
+    if (text == NULL)
+        return;
+    for (const char *c = text; *c != '\0'; c++)
+        hash = (hash ^ (uint8_t)*c) * 16777619u;
+    plat_free(text);
+    wr_metrics_set(p->metrics, WR_G_CONFIG_VERSION, hash);
+}
+
 int wr_pipeline_create(const struct wr_config *cfg, struct wr_pipeline **out)
 {
     struct wr_pipeline *p;
@@ -923,6 +935,8 @@ int wr_pipeline_create(const struct wr_config *cfg, struct wr_pipeline **out)
                                     sizeof(p->status_topic));
     if (rc == WR_OK)
         rc = wr_metrics_create(&p->metrics);
+    if (rc == WR_OK)
+        publish_config_version(p);
     if (rc == WR_OK)
         rc = plat_queue_create(sizeof(struct wr_event), cfg->backpressure.queue_capacity,
                                &p->events);

@@ -1009,13 +1009,14 @@ void wr_window_mark_all_dirty(struct wr_window *w)
             w->slots[id].flags |= SLOT_DIRTY;
 }
 
-int wr_window_retention_floor(const struct wr_window *w, uint16_t stream, int64_t *floor_ms)
+int wr_window_retention_floor(const struct wr_window *w, uint16_t stream, const struct wr_now *now,
+                              int64_t *floor_ms)
 {
     const struct stream *s;
     int64_t floor;
     int64_t wm;
 
-    if (w == NULL || floor_ms == NULL || stream >= w->n_streams)
+    if (w == NULL || now == NULL || floor_ms == NULL || stream >= w->n_streams)
         return WR_E_INVAL;
     s = &w->streams[stream];
     if (s->anchor_ms == INT64_MIN) {
@@ -1024,11 +1025,14 @@ int wr_window_retention_floor(const struct wr_window *w, uint16_t stream, int64_
         return WR_OK;
     }
     /*
-     * The watermark at the anchor is a lower bound of every later one, and no
-     * window with end + horizon <= watermark is ever created again. Windows
-     * still held (possibly past their end, waiting for advance) count too.
+     * The watermark never goes back, and no window with end + horizon <=
+     * watermark is ever created again. It is taken now, not at the anchor:
+     * while a stream's events trail its idle-advanced clock the anchor stays
+     * put, and a floor from it would keep every closed window's checkpoint.
+     * Windows still held (possibly past their end, waiting for advance)
+     * count too.
      */
-    wm = sat_add(s->anchor_ms, -s->lateness_ms);
+    wm = stream_watermark(s, now->mono_ms);
     floor = sat_add(wm, -(s->horizon_ms + s->size_ms));
     floor = floor < -TIME_LIMIT_MS ? INT64_MIN : align_down(floor, s->size_ms);
     for (uint32_t id = s->open.head; id != NIL; id = w->slots[id].next)

@@ -131,9 +131,10 @@ void wr_window_mark_all_dirty(struct wr_window *w);
 
 /**
  * Windows of this stream that start before *floor_ms can no longer exist in
- * the engine: a store may delete their checkpoints.
+ * the engine at now or later: a store may delete their checkpoints.
  */
-int wr_window_retention_floor(const struct wr_window *w, uint16_t stream, int64_t *floor_ms);
+int wr_window_retention_floor(const struct wr_window *w, uint16_t stream, const struct wr_now *now,
+                              int64_t *floor_ms);
 
 /**
  * Put back one window from a checkpoint (before any wr_window_add). Returns

@@ -793,22 +793,23 @@ static void test_window_retention_floor(void **state)
 {
     struct wr_window_stream_params sp = stream_params();
     struct wr_window *w;
+    struct wr_now n0 = at(0);
     int64_t floor;
 
     (void)state;
     w = make1(&sp);
-    assert_int_equal(wr_window_retention_floor(w, 0, &floor), WR_OK);
+    assert_int_equal(wr_window_retention_floor(w, 0, &n0, &floor), WR_OK);
     assert_int_equal(floor, INT64_MIN);
-    assert_int_equal(wr_window_retention_floor(w, 1, &floor), WR_E_INVAL);
+    assert_int_equal(wr_window_retention_floor(w, 1, &n0, &floor), WR_E_INVAL);
     assert_int_equal(add(w, "k", 25000, 1.0, 0), WR_WINDOW_ADDED);
-    assert_int_equal(wr_window_retention_floor(w, 0, &floor), WR_OK);
+    assert_int_equal(wr_window_retention_floor(w, 0, &n0, &floor), WR_OK);
     assert_int_equal(floor, 10000);
     /* An open window older than the clock-derived bound holds the floor back. */
     assert_int_equal(add(w, "k", 95000, 1.0, 0), WR_WINDOW_ADDED);
-    assert_int_equal(wr_window_retention_floor(w, 0, &floor), WR_OK);
+    assert_int_equal(wr_window_retention_floor(w, 0, &n0, &floor), WR_OK);
     assert_int_equal(floor, 20000);
     assert_int_equal(advance(w, 0, &sink), 1);
-    assert_int_equal(wr_window_retention_floor(w, 0, &floor), WR_OK);
+    assert_int_equal(wr_window_retention_floor(w, 0, &n0, &floor), WR_OK);
     assert_int_equal(floor, 80000);
     wr_window_destroy(w);
 
@@ -816,8 +817,27 @@ static void test_window_retention_floor(void **state)
     sp.revise_horizon_s = 60;
     w = make1(&sp);
     assert_int_equal(add(w, "k", 25000, 1.0, 0), WR_WINDOW_ADDED);
-    assert_int_equal(wr_window_retention_floor(w, 0, &floor), WR_OK);
+    assert_int_equal(wr_window_retention_floor(w, 0, &n0, &floor), WR_OK);
     assert_int_equal(floor, -50000);
+    wr_window_destroy(w);
+}
+
+/* A quiet stream's clock runs on, and so does its floor, even when later
+ * events trail the clock and never move its anchor. */
+static void test_window_retention_floor_follows_idle_clock(void **state)
+{
+    struct wr_window_stream_params sp = stream_params();
+    struct wr_window *w;
+    struct wr_now later = at(50000);
+    int64_t floor;
+
+    (void)state;
+    w = make1(&sp);
+    assert_int_equal(add(w, "k", 25000, 1.0, 0), WR_WINDOW_ADDED);
+    assert_int_equal(add(w, "k", 30000, 1.0, 50000), WR_WINDOW_LATE);
+    assert_int_equal(advance(w, 50000, &sink), 1);
+    assert_int_equal(wr_window_retention_floor(w, 0, &later, &floor), WR_OK);
+    assert_int_equal(floor, 60000);
     wr_window_destroy(w);
 }
 
@@ -1092,6 +1112,7 @@ int main(void)
         T(test_window_restore_round_trip),
         T(test_window_restore_respects_key_limit),
         T(test_window_retention_floor),
+        T(test_window_retention_floor_follows_idle_clock),
         T(test_window_clock_jump_moves_processing_time_only),
         T(test_window_clock_jump_merges_into_existing),
         T(test_window_random_churn_consistent),
