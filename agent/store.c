@@ -361,7 +361,9 @@ int wr_store_visit_window(void *store, const struct wr_window_state *state)
     return wr_store_put_window(store, state);
 }
 
-int wr_store_put_stream_clock(struct wr_store *st, uint16_t stream, int64_t max_event_ms)
+/* A checkpoint statement taking (stream id, one integer): clocks and retention deletes. */
+static int stream_value_write(struct wr_store *st, uint16_t stream, int stmt_index, int64_t value,
+                              const char *what)
 {
     sqlite3_stmt *stmt;
 
@@ -371,26 +373,21 @@ int wr_store_put_stream_clock(struct wr_store *st, uint16_t stream, int64_t max_
         return WR_E_STATE;
     if (stream >= st->n_cfg)
         return WR_E_INVAL;
-    stmt = st->stmt[STMT_CLOCK_PUT];
+    stmt = st->stmt[stmt_index];
     sqlite3_bind_int64(stmt, 1, st->cfg_db_id[stream]);
-    sqlite3_bind_int64(stmt, 2, max_event_ms);
-    return checkpoint_write(st, stmt, "writing a stream clock");
+    sqlite3_bind_int64(stmt, 2, value);
+    return checkpoint_write(st, stmt, what);
+}
+
+int wr_store_put_stream_clock(struct wr_store *st, uint16_t stream, int64_t max_event_ms)
+{
+    return stream_value_write(st, stream, STMT_CLOCK_PUT, max_event_ms, "writing a stream clock");
 }
 
 int wr_store_delete_windows_before(struct wr_store *st, uint16_t stream, int64_t floor_ms)
 {
-    sqlite3_stmt *stmt;
-
-    if (st == NULL)
-        return WR_E_INVAL;
-    if (st->txn != WR_STORE__TXN_OPEN)
-        return WR_E_STATE;
-    if (stream >= st->n_cfg)
-        return WR_E_INVAL;
-    stmt = st->stmt[STMT_WIN_DELETE_BEFORE];
-    sqlite3_bind_int64(stmt, 1, st->cfg_db_id[stream]);
-    sqlite3_bind_int64(stmt, 2, floor_ms);
-    return checkpoint_write(st, stmt, "deleting old window checkpoints");
+    return stream_value_write(st, stream, STMT_WIN_DELETE_BEFORE, floor_ms,
+                              "deleting old window checkpoints");
 }
 
 int wr_store_checkpoint_commit(struct wr_store *st)
