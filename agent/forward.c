@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "encode.h"
+#include "outbox.h"
 #include "plat_log.h"
 #include "plat_mem.h"
 #include "wr_error.h"
@@ -355,6 +356,25 @@ void wr_forward_on_disconnect(struct wr_forward *fw)
         if (fw->slots[i].used)
             release_slot(&fw->slots[i]);
     rewind_outbox(fw);
+}
+
+uint64_t wr_forward_held_floor(const struct wr_forward *fw)
+{
+    const uint64_t memory_bit = WR_OUTBOX_MEMORY_ID_BIT;
+    uint64_t floor;
+
+    if (fw == NULL)
+        return 0;
+    /* pos[0] is the outbox's store cursor (outbox.c): the last store id read. */
+    floor = fw->cursor.pos[0];
+    for (uint32_t i = 0; i < fw->n_slots; i++)
+        for (size_t j = 0; fw->slots[i].used && j < fw->slots[i].n; j++)
+            if (!(fw->slots[i].ids[j] & memory_bit) && fw->slots[i].ids[j] > floor)
+                floor = fw->slots[i].ids[j];
+    for (size_t j = 0; j < fw->n_carry; j++)
+        if (!(fw->rows[j].id & memory_bit) && fw->rows[j].id > floor)
+            floor = fw->rows[j].id;
+    return floor;
 }
 
 void wr_forward_get_stats(const struct wr_forward *fw, struct wr_forward_stats *stats)

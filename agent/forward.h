@@ -96,4 +96,12 @@ void wr_forward_on_disconnect(struct wr_forward *fw);
 
 void wr_forward_get_stats(const struct wr_forward *fw, struct wr_forward_stats *stats);
 
+/**
+ * The highest outbox id (below WR_OUTBOX_MEMORY_ID_BIT) the forwarder holds:
+ * read, in flight or carried to the next message. The storage budget must not
+ * roll up or drop rows at or below it, or upstream would get their events
+ * twice (once as sent, once inside a coarser result).
+ */
+uint64_t wr_forward_held_floor(const struct wr_forward *fw);
+
 #endif /* WR_FORWARD_H */

@@ -224,8 +224,8 @@ void wr_outbox_enforce_budget(struct wr_outbox *ob, uint64_t min_id)
     if (ob == NULL || ob->store == NULL)
         return;
     memset(&rep, 0, sizeof(rep));
-    if (wr_store_enforce_budget(ob->store, min_id, &rep) != WR_OK)
-        return;
+    /* Counted whatever the outcome: WR_E_FULL still reports what was done. */
+    wr_store_enforce_budget(ob->store, min_id, &rep);
     wr_metrics_add(ob->metrics, WR_C_OUTBOX_ROLLED_UP, rep.rolled_up);
     wr_metrics_add(ob->metrics, WR_C_OUTBOX_DROPPED, rep.dropped);
 }

@@ -28,6 +28,7 @@
 #define TICK_MS 100u
 #define EVENTS_PER_MESSAGE 256u
 #define EVENTS_PER_POP 256u
+#define COALESCE_MS 2u
 #define RESULTS_PER_FLUSH 1024u
 #define NOTICES_CAPACITY 4096u
 #define METRICS_TEXT_MAX (32u * 1024u)
@@ -385,6 +386,11 @@ static void drain_events(struct wr_pipeline *p, uint32_t timeout_ms, uint32_t bu
         return;
     now = now_readings(p);
     fold_events(p, p->popped, n, &now);
+    /* A trickle would wake this thread (and cost Paho's thread a wake-up call)
+     * per message; letting a few milliseconds of events gather first turns
+     * that into one wake-up per batch. */
+    if (n < EVENTS_PER_POP / 4 && budget_ms > 0)
+        plat_sleep_ms(COALESCE_MS);
     while ((budget_ms == 0 || plat_time_mono_ms() < deadline) &&
            plat_queue_pop(p->events, p->popped, EVENTS_PER_POP, &n, 0) == WR_OK && n > 0) {
         now = now_readings(p);
@@ -427,6 +433,8 @@ static void checkpoint(struct wr_pipeline *p)
             rc = wr_store_put_stream_clock(p->store, s, clock_ms);
         if (rc == WR_OK && floor_ms != INT64_MIN)
             rc = wr_store_delete_windows_before(p->store, s, floor_ms);
+        if (rc == WR_OK)
+            rc = wr_store_set_sealed_before(p->store, s, floor_ms);
     }
     if (rc == WR_OK)
         rc = wr_store_checkpoint_commit(p->store);
@@ -653,7 +661,7 @@ int wr_pipeline_run(struct wr_pipeline *p, wr_pipeline_stop_fn should_stop, void
         }
         if (mono >= next_checkpoint) {
             checkpoint(p);
-            wr_outbox_enforce_budget(p->outbox, 0);
+            wr_outbox_enforce_budget(p->outbox, wr_forward_held_floor(p->forward));
             next_checkpoint = mono + p->cfg->storage.checkpoint_interval_ms;
         }
         if (mono >= next_metrics) {

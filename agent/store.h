@@ -244,6 +244,15 @@ struct wr_store_budget_report {
 };
 
 /**
+ * No result of this stream for a window starting before before_ms will be
+ * appended any more (the window engine's retention floor). Rollup only forms
+ * coarser windows that end at or before it, so a rolled-up result never
+ * overlaps a finer one appended later. Until set, every window counts as
+ * sealed. Returns WR_OK or WR_E_INVAL (NULL store, unknown stream).
+ */
+int wr_store_set_sealed_before(struct wr_store *st, uint16_t stream, int64_t before_ms);
+
+/**
  * Bring the database under max_bytes (down to 90 % of it, so it is not
  * redone at every append). First the free pages are given back. Then, under
  * WR_ON_FULL_ROLLUP, outbox rows with id > min_id are rolled up

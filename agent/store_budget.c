@@ -301,6 +301,21 @@ static int roll_target(struct wr_store *st, const struct seed *s, int64_t tstart
     return WR_OK;
 }
 
+/*
+ * A coarser window may only be formed once no finer result inside it can
+ * still be appended: otherwise a window still open at rollup time would
+ * arrive later as a separate, overlapping result.
+ */
+static bool coarse_window_sealed(const struct wr_store *st, const struct seed *s)
+{
+    int64_t end_ms = s->cstart_ms + (int64_t)s->csize_s * 1000;
+
+    for (size_t i = 0; i < st->n_cfg; i++)
+        if (st->cfg_db_id[i] == s->stream_id)
+            return end_ms <= st->cfg_sealed_before_ms[i];
+    return true; /* a stream no longer configured appends nothing */
+}
+
 static int roll_chunk(struct wr_store *st, struct seed *seeds, size_t n, sqlite3_int64 min_id,
                       uint32_t max_size_s, struct chunk_counts *cc)
 {
@@ -314,7 +329,8 @@ static int roll_chunk(struct wr_store *st, struct seed *seeds, size_t n, sqlite3
         /* One target per group of seeds sharing (stream, key, size, coarser window). */
         if (i > 0 && same_group(&seeds[i - 1], &seeds[i]))
             continue;
-        if (seeds[i].csize_s == 0 || seeds[i].size_s > max_size_s)
+        if (seeds[i].csize_s == 0 || seeds[i].size_s > max_size_s ||
+            !coarse_window_sealed(st, &seeds[i]))
             continue;
         rc = find_target(st, &seeds[i], min_id, &tstart_ms, &tsize_s);
         if (rc == WR_OK)
@@ -367,6 +383,14 @@ static int rollup_pass(struct wr_store *st, uint64_t min_id, uint64_t want_rows,
     }
     plat_free(seeds);
     return rc;
+}
+
+int wr_store_set_sealed_before(struct wr_store *st, uint16_t stream, int64_t before_ms)
+{
+    if (st == NULL || stream >= st->n_cfg)
+        return WR_E_INVAL;
+    st->cfg_sealed_before_ms[stream] = before_ms;
+    return WR_OK;
 }
 
 int wr_store_outbox_rollup(struct wr_store *st, uint64_t min_id, uint64_t want_rows,

@@ -84,6 +84,9 @@ struct wr_store {
 
     /* Stream map: config index -> database id, and every known name. */
     int64_t *cfg_db_id;
+    /* Per config stream: no result for a window starting before this can still
+     * be appended (see wr_store_set_sealed_before); INT64_MAX until set. */
+    int64_t *cfg_sealed_before_ms;
     struct wr_store__stream *streams;
     size_t n_streams;
 

@@ -108,8 +108,12 @@ static int load_stream_map(struct wr_store *st)
     if (rc != WR_OK)
         return rc;
     st->cfg_db_id = plat_calloc(st->n_cfg, sizeof(*st->cfg_db_id));
+    st->cfg_sealed_before_ms = plat_calloc(st->n_cfg, sizeof(*st->cfg_sealed_before_ms));
+    if (st->cfg_sealed_before_ms != NULL)
+        for (size_t i = 0; i < st->n_cfg; i++)
+            st->cfg_sealed_before_ms[i] = INT64_MAX;
     st->streams = plat_calloc(cap > 0 ? cap : 1, sizeof(*st->streams));
-    if (st->cfg_db_id == NULL || st->streams == NULL)
+    if (st->cfg_db_id == NULL || st->cfg_sealed_before_ms == NULL || st->streams == NULL)
         return WR_E_NOMEM;
     for (size_t i = 0; i < st->n_cfg; i++)
         st->cfg_db_id[i] = -1;
@@ -264,6 +268,8 @@ static void disconnect(struct wr_store *st)
     }
     plat_free(st->cfg_db_id);
     st->cfg_db_id = NULL;
+    plat_free(st->cfg_sealed_before_ms);
+    st->cfg_sealed_before_ms = NULL;
     plat_free(st->streams);
     st->streams = NULL;
     st->n_streams = 0;
@@ -296,9 +302,11 @@ static int open_connection(struct wr_store *st)
 }
 
 /*
- * page_size and auto_vacuum only take effect while the file is empty, so
- * they come first. EXCLUSIVE locking before WAL keeps the WAL index in heap
- * memory (no -shm file) and holds the lock for the connection's life.
+ * EXCLUSIVE locking comes first, before any statement reads the file: a WAL
+ * database read in normal locking mode gets a -shm file. In exclusive mode
+ * the WAL index lives in heap memory and the lock is held for the
+ * connection's life. page_size and auto_vacuum only take effect while the
+ * file is empty, so they come before anything is written.
  * Incremental auto-vacuum lets the budget give freed pages back to the file
  * system when it needs to, without the page moves of full auto-vacuum at
  * every commit.
@@ -311,9 +319,9 @@ static int connect(struct wr_store *st, uint32_t *found_version)
     rc = open_connection(st);
     if (rc == WR_OK)
         rc = exec_sql(st,
+                      "PRAGMA locking_mode = EXCLUSIVE;"
                       "PRAGMA page_size = 4096;"
-                      "PRAGMA auto_vacuum = INCREMENTAL;"
-                      "PRAGMA locking_mode = EXCLUSIVE;",
+                      "PRAGMA auto_vacuum = INCREMENTAL;",
                       "configuring the database");
     if (rc == WR_OK)
         rc = set_journal_wal(st);

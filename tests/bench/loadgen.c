@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 static atomic_int connected;
 static atomic_long acked;
@@ -67,6 +68,7 @@ int main(int argc, char **argv)
     MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
     MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
     char uri[64];
+    char client_id[64];
     long events;
     long keys;
     double rate;
@@ -81,7 +83,9 @@ int main(int argc, char **argv)
     events = atol(argv[2]);
     keys = atol(argv[3]);
     rate = argc > 4 ? atof(argv[4]) : 0.0;
-    if (MQTTAsync_createWithOptions(&client, uri, "windrow-loadgen", MQTTCLIENT_PERSISTENCE_NONE,
+    /* Unique per process: several generators may share one broker. */
+    snprintf(client_id, sizeof(client_id), "windrow-loadgen-%ld", (long)getpid());
+    if (MQTTAsync_createWithOptions(&client, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE,
                                     NULL, &copts) != MQTTASYNC_SUCCESS) {
         fprintf(stderr, "loadgen: cannot create a client for %s\n", uri);
         return 1;

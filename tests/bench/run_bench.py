@@ -190,6 +190,73 @@ def drain(results=100000, keys=10000):
     return {"results": backlog, "seconds": took, "per_s": backlog / took}
 
 
+def sustain(keys=1000, seconds=10, rates=(2000, 4000, 6000, 8000, 10000, 12000, 14000)):
+    """Highest steady rate with no event dropped or held back; then peak RSS at 5x that rate."""
+    best = 0
+    with harness.Workdir() as wd:
+        local = Broker(wd, "local").start()
+        upstream = Broker(wd, "upstream").start()
+        try:
+            agent = start_agent(wd, local, upstream, keys)
+            for rate in rates:
+                m0 = agent.metrics()
+                events = rate * seconds
+                subprocess.run([LOADGEN, str(local.port), str(events), str(keys), str(rate)],
+                               check=True, capture_output=True, timeout=seconds * 10)
+                t_end = time.monotonic()
+                target = m0.get("windrow_events_received_total", 0) + events
+                try:
+                    wait_for(lambda: agent.metrics().get("windrow_events_aggregated_total", 0) >=
+                             target, 30, "caught up")
+                except AssertionError:
+                    break
+                lag = time.monotonic() - t_end
+                m1 = agent.metrics()
+                holds = m1.get("windrow_backpressure_holds_total", 0) - \
+                    m0.get("windrow_backpressure_holds_total", 0)
+                drops = sum(v for k, v in m1.items() if k.startswith("windrow_events_dropped")) - \
+                    sum(v for k, v in m0.items() if k.startswith("windrow_events_dropped"))
+                print("  sustain %d events/s: holds %d, drops %d, caught up %.2f s after the "
+                      "load ended" % (rate, holds, drops, lag))
+                sys.stdout.flush()
+                if holds or drops or lag > 1.0:
+                    break
+                best = rate
+            agent.stop()
+        finally:
+            local.stop()
+            upstream.stop()
+    return {"rate": best, "overload": overload(keys, best * 5, seconds)}
+
+
+def overload(keys, rate, seconds, generators=3):
+    """Offer rate events/s from several load generators; peak RSS and whether anything was lost."""
+    with harness.Workdir() as wd:
+        local = Broker(wd, "local").start()
+        upstream = Broker(wd, "upstream").start()
+        try:
+            agent = start_agent(wd, local, upstream, keys)
+            each = rate // generators
+            t0 = time.monotonic()
+            gens = [subprocess.Popen([LOADGEN, str(local.port), str(each * seconds), str(keys),
+                                      str(each)], stdout=subprocess.PIPE, text=True)
+                    for _ in range(generators)]
+            for g in gens:
+                g.wait(timeout=seconds * 20)
+            offered_s = time.monotonic() - t0
+            sent = each * seconds * generators
+            m = wait_for(lambda: (lambda m: m if m.get("windrow_events_aggregated_total", 0) >=
+                                  sent else None)(agent.metrics()), 300, "backlog processed")
+            peak = proc_status(agent.proc.pid, "VmHWM")
+            agent.stop()
+        finally:
+            local.stop()
+            upstream.stop()
+    return {"target_rate": rate, "offered_rate": sent / offered_s, "peak_rss_kb": peak,
+            "holds": int(m.get("windrow_backpressure_holds_total", 0)),
+            "aggregated": int(m["windrow_events_aggregated_total"]), "sent": sent}
+
+
 def binary_size():
     tmp = tempfile.mktemp()
     shutil.copy(harness.WINDROW_BIN, tmp)
@@ -200,7 +267,7 @@ def binary_size():
 
 
 def main():
-    which = os.environ.get("BENCH", "throughput,wear,restore,drain").split(",")
+    which = os.environ.get("BENCH", "throughput,sustain,wear,restore,drain").split(",")
     print("windrow benchmark (%s, %d cores)" % (os.uname().machine, os.cpu_count()))
     print("stripped binary: %d bytes" % binary_size())
     if "throughput" in which:
@@ -211,6 +278,13 @@ def main():
                   "%(peak_rss_kb)d kB, aggregated %(aggregated)d, dropped %(dropped)d, "
                   "storage writes %(bytes_written)d bytes" % r)
             sys.stdout.flush()
+    if "sustain" in which:
+        r = sustain()
+        o = r["overload"]
+        print("sustain: %d events/s with nothing dropped or held back (1,000 keys); at 5x "
+              "(%d targeted, %.0f offered) peak RSS %d kB, %d holds, %d of %d events aggregated "
+              "(none lost)" % (r["rate"], o["target_rate"], o["offered_rate"], o["peak_rss_kb"],
+                               o["holds"], o["aggregated"], o["sent"]))
     if "wear" in which:
         r = wear()
         print("wear %(keys)d keys at %(rate)d events/s, 1 s checkpoints: %(bytes_per_min).0f "

@@ -5,7 +5,6 @@ broker goes away and comes back, result bookkeeping (duplicates, per-window
 totals) and a paced publisher. Kept out of harness.py so the other suites
 are untouched.
 """
-import collections
 import json
 import math
 import os
@@ -131,10 +130,6 @@ def restart(agent, name, wait_subscribed=True):
     return Windrow(agent.workdir, agent.config, name=name).start(wait_subscribed=wait_subscribed)
 
 
-def metric(agent, name, default=0.0):
-    return agent.metrics().get(name, default)
-
-
 def wait_metric(agent, name, pred, timeout, what=None):
     """Wait until pred(value of metric name) holds; returns the value."""
     def check():
@@ -222,7 +217,3 @@ def future_window(size_s, ahead_s):
 def results_for(collector, stream, key, start):
     return [r for r in collector.results()
             if r["stream"] == stream and r["key"] == key and r["start"] == start]
-
-
-def counts_by_id(results):
-    return collections.Counter(r["id"] for r in results)

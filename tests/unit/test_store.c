@@ -992,6 +992,34 @@ static void make_minutes(struct wr_result *out, size_t n, const char *key, int64
     }
 }
 
+/* A coarser window still open in the engine (not sealed) is not formed:
+ * a finer result appended later would overlap it. */
+static void test_store_rollup_waits_for_sealed_windows(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result res[10];
+    struct wr_store_budget_report rep;
+    struct wr_agg direct;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+
+    wr_agg_init(&direct);
+    make_minutes(res, 10, "dev", T0, &direct);
+    assert_int_equal(wr_store_outbox_append(st, res, 9), WR_OK); /* the 10th is still open */
+    assert_int_equal(wr_store_set_sealed_before(st, 0, T0 + 9 * MIN_MS), WR_OK);
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, &rep), WR_OK);
+    assert_int_equal(rep.rolled_up, 0);
+
+    assert_int_equal(wr_store_outbox_append(st, &res[9], 1), WR_OK);
+    assert_int_equal(wr_store_set_sealed_before(st, 0, T0 + 10 * MIN_MS), WR_OK);
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, &rep), WR_OK);
+    assert_int_equal(rep.rolled_up, 10);
+    assert_int_equal(rep.rollup_rows, 1);
+    assert_int_equal(wr_store_set_sealed_before(st, 2, 0), WR_E_INVAL);
+    wr_store_close(st);
+}
+
 static void test_store_rollup_exact_aggregates(void **state)
 {
     struct fixture *fx = *state;
@@ -1701,6 +1729,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_outbox_joins_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_stats_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_rollup_exact_aggregates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_rollup_waits_for_sealed_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_rollup_straddling_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_rollup_revisions_collapse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_rollup_lone_window_keeps_highest_revision, setup,
