@@ -1,41 +1,16 @@
-#include "pipeline.h"
+#include "pipeline_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "backpressure.h"
-#include "decode.h"
-#include "filter.h"
-#include "forward.h"
-#include "ingest.h"
-#include "outbox.h"
-#include "plat_bridge.h"
-#include "plat_clock.h"
 #include "plat_file.h"
 #include "plat_log.h"
 #include "plat_mem.h"
-#include "plat_queue.h"
-#include "plat_thread.h"
 #include "plat_time.h"
 #include "plat_uri.h"
-#include "store.h"
-#include "topic.h"
-#include "uplink.h"
-#include "window.h"
 #include "wr_error.h"
 
 #define MOD "pipeline"
-#define TICK_MS 100u
-#define EVENTS_PER_MESSAGE 256u
-#define EVENTS_PER_POP 256u
-#define COALESCE_MS 2u
-#define RESULTS_PER_FLUSH 1024u
-#define NOTICES_CAPACITY 4096u
-#define METRICS_TEXT_MAX (32u * 1024u)
-#define CLOCK_JUMP_THRESHOLD_MS 2000
-#define MEMORY_OUTBOX_RESULTS 10000u
-/* Filter state for a key is forgotten an hour after its last accepted event. */
-#define FILTER_HORIZON_MS (3600u * 1000u)
 
 /* Posted from Paho's threads to the pipeline thread. */
 enum notice_kind { NOTICE_ACK, NOTICE_UP, NOTICE_DOWN };
@@ -46,222 +21,19 @@ struct notice {
     bool ok;
 };
 
-struct wr_pipeline {
-    const struct wr_config *cfg;
-    struct wr_metrics *metrics;
+#define NOTICES_CAPACITY 4096u
+#define METRICS_TEXT_MAX (32u * 1024u)
+#define CLOCK_JUMP_THRESHOLD_MS 2000
+#define MEMORY_OUTBOX_RESULTS 10000u
 
-    /* ingest side, used on Paho's callback thread */
-    struct wr_ingest *ingest;
-    struct wr_decode_spec specs[WR_CFG_MAX_STREAMS];
-    const char *filters[WR_CFG_MAX_STREAMS];
-    struct wr_event scratch[EVENTS_PER_MESSAGE];
-    struct wr_filter *filter;
-    struct wr_backpressure *backpressure;
-    /* The state machine is single-threaded; ingest updates it per message and
-     * the pipeline thread per tick, so that it settles when messages stop. */
-    struct plat_mutex *backpressure_lock;
-
-    struct plat_queue *events;
-    struct plat_queue *notices;
-
-    /* pipeline thread */
-    struct wr_window *window;
-    struct wr_store *store;
-    struct wr_outbox *outbox;
-    struct wr_forward *forward;
-    struct wr_forward_io fio;
-    struct wr_forward_stats forward_seen;
-    struct wr_uplink *uplink;
-    struct plat_bridge *bridge;
-    struct plat_clock clock;
-    struct wr_event popped[EVENTS_PER_POP];
-    struct wr_result results[RESULTS_PER_FLUSH];
-    size_t n_results;
-    char results_topic[WR_CFG_STR_MAX];
-    char status_topic[WR_CFG_STR_MAX];
-    char *metrics_text;
-    const char *stream_names[WR_CFG_MAX_STREAMS];
-    unsigned stream_aggs[WR_CFG_MAX_STREAMS];
-    uint32_t test_delay_us; /* test-only: extra processing time per event */
-};
-
-static struct wr_now now_readings(struct wr_pipeline *p)
+struct wr_now wr_pipeline__now(void)
 {
     struct wr_now now;
 
     now.wall_ms = plat_time_wall_ms();
     now.mono_ms = plat_time_mono_ms();
     now.wall_plausible = plat_clock_plausible(now.wall_ms);
-    (void)p;
     return now;
-}
-
-/* ---- ingest (Paho's thread) ---------------------------------------------------------------- */
-
-static void count_drops(struct wr_metrics *m, const uint32_t *drops)
-{
-    for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++)
-        if (drops[r] > 0)
-            wr_metrics_drop(m, (enum wr_drop_reason)r, drops[r]);
-}
-
-/* Re-read the queue depth into the state machine; a change is logged once. */
-static enum wr_bp_state update_backpressure(struct wr_pipeline *p)
-{
-    size_t depth = plat_queue_depth(p->events);
-    size_t cap = plat_queue_capacity(p->events);
-    bool changed = false;
-    enum wr_bp_state state;
-
-    plat_mutex_lock(p->backpressure_lock);
-    state = wr_backpressure_update(p->backpressure, depth, cap, &changed);
-    plat_mutex_unlock(p->backpressure_lock);
-    if (changed)
-        PLAT_WARN(MOD, "backpressure %s (queue %zu of %zu)", wr_backpressure_state_name(state),
-                  depth, cap);
-    return state;
-}
-
-static bool should_shed(struct wr_pipeline *p, uint16_t stream)
-{
-    bool shed;
-
-    plat_mutex_lock(p->backpressure_lock);
-    shed = wr_backpressure_should_shed(p->backpressure, stream);
-    plat_mutex_unlock(p->backpressure_lock);
-    return shed;
-}
-
-/* Decoded events plus what decoding dropped: the events this message counts as received. */
-static uint64_t received_total(const uint32_t *drops, size_t kept, size_t decode_dropped)
-{
-    uint64_t shed_or_filtered = drops[WR_DROP_SHED] + drops[WR_DROP_FILTER_RANGE] +
-                                drops[WR_DROP_FILTER_DEADBAND] + drops[WR_DROP_FILTER_INTERVAL] +
-                                drops[WR_DROP_FILTER_DUPLICATE];
-
-    return kept + shed_or_filtered + decode_dropped;
-}
-
-/*
- * Backpressure, shedding and filters for the decoded events in p->scratch,
- * then the queue. Returns false when the message must stay with Paho
- * (critical state or a full queue): then no filter state has moved and
- * nothing is counted, so the redelivery is judged afresh. On true, *n is
- * the number of events queued and drops[] holds the shed and filtered ones.
- */
-static bool admit(struct wr_pipeline *p, uint32_t *drops, size_t *n, uint64_t mono_ms)
-{
-    enum wr_bp_state state = update_backpressure(p);
-    size_t kept = 0;
-
-    if (state == WR_BP_CRITICAL)
-        goto hold;
-    for (size_t i = 0; i < *n; i++) {
-        const struct wr_event *ev = &p->scratch[i];
-        enum wr_drop_reason reason = WR_DROP_MALFORMED;
-
-        if (state == WR_BP_SHEDDING && should_shed(p, ev->stream)) {
-            drops[WR_DROP_SHED]++;
-            continue;
-        }
-        if (!wr_filter_check(p->filter, ev, mono_ms, &reason)) {
-            drops[reason]++;
-            continue;
-        }
-        if (kept != i)
-            p->scratch[kept] = *ev;
-        kept++;
-    }
-    if (kept > 0 && plat_queue_push_all(p->events, p->scratch, kept) != WR_OK) {
-        wr_filter_rollback(p->filter);
-        goto hold;
-    }
-    wr_filter_commit(p->filter);
-    *n = kept;
-    return true;
-hold:
-    /* Left with Paho, it comes back later and the local broker queues behind
-     * it. The short pause keeps Paho's redelivery from spinning a core. */
-    wr_metrics_add(p->metrics, WR_C_BACKPRESSURE_HOLDS, 1);
-    plat_sleep_ms(1);
-    return false;
-}
-
-/* One rate-limited line for bad input, naming the topic and the first reason. */
-static void log_drops(const char *topic, size_t topic_len, const uint32_t *drops)
-{
-    static struct plat_log_limiter lim;
-
-    for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++) {
-        if (drops[r] > 0) {
-            plat_log_limited(&lim, 10000, PLAT_LOG_WARN, MOD,
-                             "dropped %u event(s) from %.*s: %s (see windrow_events_dropped_total)",
-                             drops[r], (int)topic_len, topic,
-                             wr_drop_reason_name((enum wr_drop_reason)r));
-            return;
-        }
-    }
-}
-
-static bool on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
-                       size_t payload_len)
-{
-    static struct plat_log_limiter unknown_lim;
-    struct wr_pipeline *p = ctx;
-    uint32_t drops[WR_DROP_REASON_COUNT] = {0};
-    size_t cap = plat_queue_capacity(p->events);
-    size_t n = 0;
-    size_t dropped = 0;
-    bool matched = false;
-    int64_t wall_ms = plat_time_wall_ms();
-    uint64_t mono_ms = plat_time_mono_ms();
-
-    if (cap > EVENTS_PER_MESSAGE)
-        cap = EVENTS_PER_MESSAGE;
-    for (size_t s = 0; s < p->cfg->n_streams; s++) {
-        struct wr_decode_result res;
-
-        if (!wr_topic_match(p->filters[s], topic, topic_len))
-            continue;
-        matched = true;
-        if (wr_decode_message(&p->specs[s], topic, topic_len, payload, payload_len,
-                              p->scratch + n, cap - n, &res) == WR_E_NOMEM) {
-            /* Out of memory while parsing: not the payload's fault; offer it again later. */
-            plat_sleep_ms(1);
-            return false;
-        }
-        n += res.n_events;
-        for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++) {
-            drops[r] += res.drops[r];
-            dropped += res.drops[r];
-        }
-    }
-    if (!matched) {
-        drops[WR_DROP_UNKNOWN_TOPIC]++;
-        dropped++;
-        plat_log_limited(&unknown_lim, 10000, PLAT_LOG_WARN, MOD,
-                         "message on a topic no stream matches: %.*s", (int)topic_len, topic);
-    }
-    for (size_t i = 0; i < n; i++) {
-        p->scratch[i].arrival_mono_ms = mono_ms;
-        if (!p->scratch[i].has_time)
-            p->scratch[i].time_ms = wall_ms;
-    }
-    if (!admit(p, drops, &n, mono_ms))
-        return false;
-    wr_metrics_add(p->metrics, WR_C_MESSAGES_RECEIVED, 1);
-    wr_metrics_add(p->metrics, WR_C_EVENTS_RECEIVED, received_total(drops, n, dropped));
-    if (dropped > 0 && matched)
-        log_drops(topic, topic_len, drops);
-    count_drops(p->metrics, drops);
-    return true;
-}
-
-static void on_source_connection(void *ctx, bool up)
-{
-    struct wr_pipeline *p = ctx;
-
-    wr_metrics_set(p->metrics, WR_G_SOURCE_CONNECTED, up ? 1 : 0);
 }
 
 /* ---- uplink notices (Paho's thread) -------------------------------------------------------- */
@@ -330,6 +102,12 @@ static void on_window_result(void *ctx, const struct wr_result *r)
         flush_results(p, plat_time_mono_ms());
 }
 
+void wr_pipeline__emit_due(struct wr_pipeline *p, const struct wr_now *now)
+{
+    wr_window_advance(p->window, now, on_window_result, p);
+    flush_results(p, now->mono_ms);
+}
+
 static void fold_events(struct wr_pipeline *p, const struct wr_event *evs, size_t n,
                         const struct wr_now *now)
 {
@@ -384,7 +162,7 @@ static void drain_events(struct wr_pipeline *p, uint32_t timeout_ms, uint32_t bu
 
     if (plat_queue_pop(p->events, p->popped, EVENTS_PER_POP, &n, timeout_ms) != WR_OK || n == 0)
         return;
-    now = now_readings(p);
+    now = wr_pipeline__now();
     fold_events(p, p->popped, n, &now);
     /* A trickle would wake this thread (and cost Paho's thread a wake-up call)
      * per message; letting a few milliseconds of events gather first turns
@@ -393,112 +171,9 @@ static void drain_events(struct wr_pipeline *p, uint32_t timeout_ms, uint32_t bu
         plat_sleep_ms(COALESCE_MS);
     while ((budget_ms == 0 || plat_time_mono_ms() < deadline) &&
            plat_queue_pop(p->events, p->popped, EVENTS_PER_POP, &n, 0) == WR_OK && n > 0) {
-        now = now_readings(p);
+        now = wr_pipeline__now();
         fold_events(p, p->popped, n, &now);
     }
-}
-
-/* ---- checkpoints --------------------------------------------------------------------------- */
-
-static int put_window(void *ctx, const struct wr_window_state *st)
-{
-    struct wr_pipeline *p = ctx;
-
-    return wr_store_put_window(p->store, st);
-}
-
-static void checkpoint(struct wr_pipeline *p)
-{
-    uint64_t start = plat_time_mono_ms();
-    struct wr_now now;
-    int rc;
-
-    if (p->store == NULL)
-        return;
-    /* Emit what is due first: a revision pending in the engine is not part of
-     * a window's checkpointed state, so it must reach the outbox before. */
-    now = now_readings(p);
-    wr_window_advance(p->window, &now, on_window_result, p);
-    flush_results(p, now.mono_ms);
-    rc = wr_store_checkpoint_begin(p->store);
-    if (rc == WR_OK)
-        rc = wr_window_checkpoint(p->window, put_window, p);
-    for (uint16_t s = 0; rc == WR_OK && s < p->cfg->n_streams; s++) {
-        int64_t clock_ms = INT64_MIN;
-        int64_t floor_ms = INT64_MIN;
-
-        wr_window_stream_clock(p->window, s, &clock_ms);
-        wr_window_retention_floor(p->window, s, &now, &floor_ms);
-        if (clock_ms != INT64_MIN)
-            rc = wr_store_put_stream_clock(p->store, s, clock_ms);
-        if (rc == WR_OK && floor_ms != INT64_MIN)
-            rc = wr_store_delete_windows_before(p->store, s, floor_ms);
-        if (rc == WR_OK)
-            rc = wr_store_set_sealed_before(p->store, s, floor_ms);
-    }
-    if (rc == WR_OK)
-        rc = wr_store_checkpoint_commit(p->store);
-    if (rc != WR_OK) {
-        static struct plat_log_limiter lim;
-
-        wr_store_checkpoint_rollback(p->store);
-        /* The walk marked windows clean; they must be written next time. */
-        wr_window_mark_all_dirty(p->window);
-        wr_metrics_add(p->metrics, WR_C_STORE_WRITE_FAILURES, 1);
-        plat_log_limited(&lim, 30000, PLAT_LOG_ERROR, MOD,
-                         "checkpoint failed: %s; window state stays in memory", wr_strerror(rc));
-        return;
-    }
-    wr_metrics_add(p->metrics, WR_C_CHECKPOINTS, 1);
-    wr_metrics_set(p->metrics, WR_G_CHECKPOINT_DURATION_MS, plat_time_mono_ms() - start);
-}
-
-static int restore_window(void *ctx, const struct wr_window_state *st)
-{
-    struct wr_pipeline *p = ctx;
-    int rc = wr_window_restore(p->window, st);
-
-    if (rc != WR_OK)
-        PLAT_WARN(MOD, "cannot restore a window of stream %u: %s", st->stream, wr_strerror(rc));
-    return WR_OK; /* one window that no longer fits must not stop the others */
-}
-
-static int restore_clock(void *ctx, uint16_t stream, int64_t max_event_ms)
-{
-    struct wr_pipeline *p = ctx;
-    struct wr_now now = now_readings(p);
-
-    return wr_window_set_stream_clock(p->window, stream, max_event_ms, &now);
-}
-
-static int restore_state(struct wr_pipeline *p)
-{
-    uint64_t start = plat_time_mono_ms();
-    struct wr_window_stats ws;
-    uint64_t rows = 0;
-    uint64_t bytes = 0;
-    size_t skipped = 0;
-    int rc;
-
-    if (p->store == NULL)
-        return WR_OK;
-    rc = wr_store_load_windows(p->store, restore_window, p, &skipped);
-    if (rc == WR_OK)
-        rc = wr_store_load_stream_clocks(p->store, restore_clock, p);
-    if (rc != WR_OK) {
-        PLAT_ERROR(MOD, "cannot restore window state: %s", wr_strerror(rc));
-        return rc;
-    }
-    wr_window_get_stats(p->window, &ws);
-    wr_outbox_stats(p->outbox, &rows, &bytes);
-    wr_forward_notify_backlog(p->forward, rows);
-    wr_metrics_set(p->metrics, WR_G_RESTORE_TIME_MS, plat_time_mono_ms() - start);
-    PLAT_INFO(MOD,
-              "restored %zu open and %zu revisable windows (%zu skipped: stream gone) and %llu "
-              "outbox results in %llu ms",
-              ws.windows_open, ws.windows_retained, skipped, (unsigned long long)rows,
-              (unsigned long long)(plat_time_mono_ms() - start));
-    return WR_OK;
 }
 
 /* ---- metrics ------------------------------------------------------------------------------- */
@@ -589,9 +264,8 @@ static void tick(struct wr_pipeline *p, const struct wr_now *now)
         wr_metrics_add(p->metrics, WR_C_CLOCK_JUMPS, 1);
         wr_window_clock_jump(p->window, jump_ms);
     }
-    update_backpressure(p);
-    wr_window_advance(p->window, now, on_window_result, p);
-    flush_results(p, now->mono_ms);
+    wr_pipeline__update_backpressure(p);
+    wr_pipeline__emit_due(p, now);
     wr_uplink_poll(p->uplink, now->mono_ms);
     handle_notices(p);
     if (wr_uplink_connected(p->uplink))
@@ -617,12 +291,12 @@ static void shutdown_flush(struct wr_pipeline *p, uint32_t flush_ms)
     wr_ingest_destroy(p->ingest, 2000);
     p->ingest = NULL;
     drain_events(p, 0, 0);
-    now = now_readings(p);
+    now = wr_pipeline__now();
     tick(p, &now);
-    checkpoint(p);
+    wr_pipeline__checkpoint(p);
     while (!outbox_empty(p) && wr_uplink_connected(p->uplink) && plat_time_mono_ms() < deadline) {
         handle_notices(p);
-        now = now_readings(p);
+        now = wr_pipeline__now();
         wr_forward_pump(p->forward, &p->fio, now.mono_ms, now.wall_ms);
         plat_sleep_ms(10);
     }
@@ -654,13 +328,13 @@ int wr_pipeline_run(struct wr_pipeline *p, wr_pipeline_stop_fn should_stop, void
         drain_events(p, 20, TICK_MS);
         mono = plat_time_mono_ms();
         if (mono >= next_tick) {
-            struct wr_now now = now_readings(p);
+            struct wr_now now = wr_pipeline__now();
 
             tick(p, &now);
             next_tick = mono + TICK_MS;
         }
         if (mono >= next_checkpoint) {
-            checkpoint(p);
+            wr_pipeline__checkpoint(p);
             wr_outbox_enforce_budget(p->outbox, wr_forward_held_floor(p->forward));
             next_checkpoint = mono + p->cfg->storage.checkpoint_interval_ms;
         }
@@ -848,46 +522,6 @@ static int create_forward(struct wr_pipeline *p)
     return wr_forward_create(&fp, &p->forward);
 }
 
-static int create_admission(struct wr_pipeline *p)
-{
-    const struct wr_config *cfg = p->cfg;
-    struct wr_filter_config fc[WR_CFG_MAX_STREAMS];
-    uint8_t priorities[WR_CFG_MAX_STREAMS];
-    struct wr_filter_params fp;
-    struct wr_backpressure_params bp;
-    uint64_t stateful_keys = 0;
-    int rc;
-
-    for (size_t s = 0; s < cfg->n_streams; s++) {
-        const struct wr_filter_config *f = &cfg->streams[s].filter;
-
-        fc[s] = *f;
-        priorities[s] = cfg->streams[s].priority;
-        if (f->deadband > 0 || f->min_interval_ms > 0 || f->dedup)
-            stateful_keys += cfg->streams[s].max_keys;
-    }
-    fp.streams = fc;
-    fp.n_streams = cfg->n_streams;
-    fp.max_keys = (uint32_t)(stateful_keys > WR_FILTER_MAX_KEYS ? WR_FILTER_MAX_KEYS
-                                                                  : stateful_keys);
-    fp.max_batch = EVENTS_PER_MESSAGE;
-    fp.horizon_ms = FILTER_HORIZON_MS;
-    rc = wr_filter_create(&fp, &p->filter);
-    if (rc == WR_OK)
-        rc = plat_mutex_create(&p->backpressure_lock);
-    if (rc != WR_OK)
-        return rc;
-    bp.shed_enter_pct = cfg->backpressure.shed_enter_pct;
-    bp.shed_leave_pct = cfg->backpressure.shed_leave_pct;
-    bp.critical_enter_pct = cfg->backpressure.critical_enter_pct;
-    bp.critical_leave_pct = cfg->backpressure.critical_leave_pct;
-    bp.shed_mode = cfg->backpressure.shed_mode;
-    bp.sample_keep_one_in = cfg->backpressure.sample_keep_one_in;
-    bp.priorities = priorities;
-    bp.n_streams = cfg->n_streams;
-    return wr_backpressure_create(&bp, &p->backpressure);
-}
-
 static int create_ingest(struct wr_pipeline *p)
 {
     const struct wr_config *cfg = p->cfg;
@@ -902,8 +536,8 @@ static int create_ingest(struct wr_pipeline *p)
     ip.qos = cfg->source.qos;
     ip.filters = p->filters;
     ip.n_filters = cfg->n_streams;
-    ip.on_message = on_message;
-    ip.on_connection = on_source_connection;
+    ip.on_message = wr_pipeline__on_message;
+    ip.on_connection = wr_pipeline__on_source_connection;
     ip.ctx = p;
     return wr_ingest_create(&ip, &p->ingest);
 }
@@ -967,11 +601,11 @@ int wr_pipeline_create(const struct wr_config *cfg, struct wr_pipeline **out)
     if (rc == WR_OK)
         rc = create_forward(p);
     if (rc == WR_OK)
-        rc = restore_state(p);
+        rc = wr_pipeline__restore_state(p);
     if (rc == WR_OK)
         rc = create_uplink(p);
     if (rc == WR_OK)
-        rc = create_admission(p);
+        rc = wr_pipeline__create_admission(p);
     if (rc == WR_OK)
         rc = create_ingest(p);
     if (rc != WR_OK) {

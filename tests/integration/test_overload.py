@@ -56,7 +56,20 @@ class OverloadTest(unittest.TestCase):
                 base = (int(time.time()) // 10) * 10 - 30
                 flood_sent = [0]
 
+                flood_error = []
+
                 def flood():
+                    try:
+                        flood_loop()
+                    except Exception as e:  # surfaced by flood_progress below
+                        flood_error.append(repr(e))
+
+                def flood_progress(target):
+                    if flood_error:
+                        raise AssertionError("the flood publisher failed: " + flood_error[0])
+                    return flood_sent[0] >= target
+
+                def flood_loop():
                     pub = local.client("flooder")
                     while not stop.is_set():
                         for _ in range(500):
@@ -83,7 +96,7 @@ class OverloadTest(unittest.TestCase):
                     e[0] += 1
                     e[1] += i
                 # Keep flooding well past what the queue holds: about 20 s of work.
-                wait_for(lambda: flood_sent[0] >= 20000, 60, "a flood of 20,000 events")
+                wait_for(lambda: flood_progress(20000), 60, "a flood of 20,000 events")
                 peak_kb = rss_kb(agent.proc.pid, "VmHWM")
                 stop.set()
                 t.join()

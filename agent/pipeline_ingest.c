@@ -1,0 +1,223 @@
+/*
+ * The ingest side of the pipeline, on Paho's callback thread: route a message
+ * to its streams, decode it, then admit its events — backpressure state,
+ * shedding by priority, filters — and push them to the queue, or leave the
+ * message with Paho when Windrow cannot take it now.
+ */
+#include "pipeline_internal.h"
+
+#include "plat_log.h"
+#include "plat_time.h"
+#include "topic.h"
+#include "wr_error.h"
+
+#define MOD "pipeline"
+/* Filter state for a key is forgotten an hour after its last accepted event. */
+#define FILTER_HORIZON_MS (3600u * 1000u)
+
+static void count_drops(struct wr_metrics *m, const uint32_t *drops)
+{
+    for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++)
+        if (drops[r] > 0)
+            wr_metrics_drop(m, (enum wr_drop_reason)r, drops[r]);
+}
+
+/* Re-read the queue depth into the state machine; a change is logged once. */
+enum wr_bp_state wr_pipeline__update_backpressure(struct wr_pipeline *p)
+{
+    size_t depth = plat_queue_depth(p->events);
+    size_t cap = plat_queue_capacity(p->events);
+    bool changed = false;
+    enum wr_bp_state state;
+
+    plat_mutex_lock(p->backpressure_lock);
+    state = wr_backpressure_update(p->backpressure, depth, cap, &changed);
+    plat_mutex_unlock(p->backpressure_lock);
+    if (changed)
+        PLAT_WARN(MOD, "backpressure %s (queue %zu of %zu)", wr_backpressure_state_name(state),
+                  depth, cap);
+    return state;
+}
+
+static bool should_shed(struct wr_pipeline *p, uint16_t stream)
+{
+    bool shed;
+
+    plat_mutex_lock(p->backpressure_lock);
+    shed = wr_backpressure_should_shed(p->backpressure, stream);
+    plat_mutex_unlock(p->backpressure_lock);
+    return shed;
+}
+
+/* Decoded events plus what decoding dropped: the events this message counts as received. */
+static uint64_t received_total(const uint32_t *drops, size_t kept, size_t decode_dropped)
+{
+    uint64_t shed_or_filtered = drops[WR_DROP_SHED] + drops[WR_DROP_FILTER_RANGE] +
+                                drops[WR_DROP_FILTER_DEADBAND] + drops[WR_DROP_FILTER_INTERVAL] +
+                                drops[WR_DROP_FILTER_DUPLICATE];
+
+    return kept + shed_or_filtered + decode_dropped;
+}
+
+/*
+ * Backpressure, shedding and filters for the decoded events in p->scratch,
+ * then the queue. Returns false when the message must stay with Paho
+ * (critical state or a full queue): then no filter state has moved and
+ * nothing is counted, so the redelivery is judged afresh. On true, *n is
+ * the number of events queued and drops[] holds the shed and filtered ones.
+ */
+static bool admit(struct wr_pipeline *p, uint32_t *drops, size_t *n, uint64_t mono_ms)
+{
+    enum wr_bp_state state = wr_pipeline__update_backpressure(p);
+    size_t kept = 0;
+
+    if (state == WR_BP_CRITICAL)
+        goto hold;
+    for (size_t i = 0; i < *n; i++) {
+        const struct wr_event *ev = &p->scratch[i];
+        enum wr_drop_reason reason = WR_DROP_MALFORMED;
+
+        if (state == WR_BP_SHEDDING && should_shed(p, ev->stream)) {
+            drops[WR_DROP_SHED]++;
+            continue;
+        }
+        if (!wr_filter_check(p->filter, ev, mono_ms, &reason)) {
+            drops[reason]++;
+            continue;
+        }
+        if (kept != i)
+            p->scratch[kept] = *ev;
+        kept++;
+    }
+    if (kept > 0 && plat_queue_push_all(p->events, p->scratch, kept) != WR_OK) {
+        wr_filter_rollback(p->filter);
+        goto hold;
+    }
+    wr_filter_commit(p->filter);
+    *n = kept;
+    return true;
+hold:
+    /* Left with Paho, it comes back later and the local broker queues behind
+     * it. The short pause keeps Paho's redelivery from spinning a core. */
+    wr_metrics_add(p->metrics, WR_C_BACKPRESSURE_HOLDS, 1);
+    plat_sleep_ms(1);
+    return false;
+}
+
+/* One rate-limited line for bad input, naming the topic and the first reason. */
+static void log_drops(const char *topic, size_t topic_len, const uint32_t *drops)
+{
+    static struct plat_log_limiter lim;
+
+    for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++) {
+        if (drops[r] > 0) {
+            plat_log_limited(&lim, 10000, PLAT_LOG_WARN, MOD,
+                             "dropped %u event(s) from %.*s: %s (see windrow_events_dropped_total)",
+                             drops[r], (int)topic_len, topic,
+                             wr_drop_reason_name((enum wr_drop_reason)r));
+            return;
+        }
+    }
+}
+
+bool wr_pipeline__on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
+                       size_t payload_len)
+{
+    static struct plat_log_limiter unknown_lim;
+    struct wr_pipeline *p = ctx;
+    uint32_t drops[WR_DROP_REASON_COUNT] = {0};
+    size_t cap = plat_queue_capacity(p->events);
+    size_t n = 0;
+    size_t dropped = 0;
+    bool matched = false;
+    int64_t wall_ms = plat_time_wall_ms();
+    uint64_t mono_ms = plat_time_mono_ms();
+
+    if (cap > EVENTS_PER_MESSAGE)
+        cap = EVENTS_PER_MESSAGE;
+    for (size_t s = 0; s < p->cfg->n_streams; s++) {
+        struct wr_decode_result res;
+
+        if (!wr_topic_match(p->filters[s], topic, topic_len))
+            continue;
+        matched = true;
+        if (wr_decode_message(&p->specs[s], topic, topic_len, payload, payload_len,
+                              p->scratch + n, cap - n, &res) == WR_E_NOMEM) {
+            /* Out of memory while parsing: not the payload's fault; offer it again later. */
+            plat_sleep_ms(1);
+            return false;
+        }
+        n += res.n_events;
+        for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++) {
+            drops[r] += res.drops[r];
+            dropped += res.drops[r];
+        }
+    }
+    if (!matched) {
+        drops[WR_DROP_UNKNOWN_TOPIC]++;
+        dropped++;
+        plat_log_limited(&unknown_lim, 10000, PLAT_LOG_WARN, MOD,
+                         "message on a topic no stream matches: %.*s", (int)topic_len, topic);
+    }
+    for (size_t i = 0; i < n; i++) {
+        p->scratch[i].arrival_mono_ms = mono_ms;
+        if (!p->scratch[i].has_time)
+            p->scratch[i].time_ms = wall_ms;
+    }
+    if (!admit(p, drops, &n, mono_ms))
+        return false;
+    wr_metrics_add(p->metrics, WR_C_MESSAGES_RECEIVED, 1);
+    wr_metrics_add(p->metrics, WR_C_EVENTS_RECEIVED, received_total(drops, n, dropped));
+    if (dropped > 0 && matched)
+        log_drops(topic, topic_len, drops);
+    count_drops(p->metrics, drops);
+    return true;
+}
+
+void wr_pipeline__on_source_connection(void *ctx, bool up)
+{
+    struct wr_pipeline *p = ctx;
+
+    wr_metrics_set(p->metrics, WR_G_SOURCE_CONNECTED, up ? 1 : 0);
+}
+
+int wr_pipeline__create_admission(struct wr_pipeline *p)
+{
+    const struct wr_config *cfg = p->cfg;
+    struct wr_filter_config fc[WR_CFG_MAX_STREAMS];
+    uint8_t priorities[WR_CFG_MAX_STREAMS];
+    struct wr_filter_params fp;
+    struct wr_backpressure_params bp;
+    uint64_t stateful_keys = 0;
+    int rc;
+
+    for (size_t s = 0; s < cfg->n_streams; s++) {
+        const struct wr_filter_config *f = &cfg->streams[s].filter;
+
+        fc[s] = *f;
+        priorities[s] = cfg->streams[s].priority;
+        if (f->deadband > 0 || f->min_interval_ms > 0 || f->dedup)
+            stateful_keys += cfg->streams[s].max_keys;
+    }
+    fp.streams = fc;
+    fp.n_streams = cfg->n_streams;
+    fp.max_keys = (uint32_t)(stateful_keys > WR_FILTER_MAX_KEYS ? WR_FILTER_MAX_KEYS
+                                                                  : stateful_keys);
+    fp.max_batch = EVENTS_PER_MESSAGE;
+    fp.horizon_ms = FILTER_HORIZON_MS;
+    rc = wr_filter_create(&fp, &p->filter);
+    if (rc == WR_OK)
+        rc = plat_mutex_create(&p->backpressure_lock);
+    if (rc != WR_OK)
+        return rc;
+    bp.shed_enter_pct = cfg->backpressure.shed_enter_pct;
+    bp.shed_leave_pct = cfg->backpressure.shed_leave_pct;
+    bp.critical_enter_pct = cfg->backpressure.critical_enter_pct;
+    bp.critical_leave_pct = cfg->backpressure.critical_leave_pct;
+    bp.shed_mode = cfg->backpressure.shed_mode;
+    bp.sample_keep_one_in = cfg->backpressure.sample_keep_one_in;
+    bp.priorities = priorities;
+    bp.n_streams = cfg->n_streams;
+    return wr_backpressure_create(&bp, &p->backpressure);
+}
+

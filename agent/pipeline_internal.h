@@ -1,0 +1,100 @@
+#ifndef WR_PIPELINE_INTERNAL_H
+#define WR_PIPELINE_INTERNAL_H
+
+/*
+ * The pipeline's parts, shared by its three files only:
+ *   pipeline.c         construction, the loop, results -> outbox -> forwarder, metrics
+ *   pipeline_ingest.c  what runs on Paho's callback thread: routing, decoding,
+ *                      backpressure, shedding, filters, the queue
+ *   pipeline_state.c   checkpoints to the store and restore at start
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backpressure.h"
+#include "decode.h"
+#include "filter.h"
+#include "forward.h"
+#include "ingest.h"
+#include "outbox.h"
+#include "pipeline.h"
+#include "plat_bridge.h"
+#include "plat_clock.h"
+#include "plat_queue.h"
+#include "plat_thread.h"
+#include "store.h"
+#include "uplink.h"
+#include "window.h"
+
+#define TICK_MS 100u
+#define EVENTS_PER_MESSAGE 256u
+#define EVENTS_PER_POP 256u
+#define COALESCE_MS 2u
+#define RESULTS_PER_FLUSH 1024u
+
+struct wr_pipeline {
+    const struct wr_config *cfg;
+    struct wr_metrics *metrics;
+
+    /* ingest side, used on Paho's callback thread */
+    struct wr_ingest *ingest;
+    struct wr_decode_spec specs[WR_CFG_MAX_STREAMS];
+    const char *filters[WR_CFG_MAX_STREAMS];
+    struct wr_event scratch[EVENTS_PER_MESSAGE];
+    struct wr_filter *filter;
+    struct wr_backpressure *backpressure;
+    /* The state machine is single-threaded; ingest updates it per message and
+     * the pipeline thread per tick, so that it settles when messages stop. */
+    struct plat_mutex *backpressure_lock;
+
+    struct plat_queue *events;
+    struct plat_queue *notices;
+
+    /* pipeline thread */
+    struct wr_window *window;
+    struct wr_store *store;
+    struct wr_outbox *outbox;
+    struct wr_forward *forward;
+    struct wr_forward_io fio;
+    struct wr_forward_stats forward_seen;
+    struct wr_uplink *uplink;
+    struct plat_bridge *bridge;
+    struct plat_clock clock;
+    struct wr_event popped[EVENTS_PER_POP];
+    struct wr_result results[RESULTS_PER_FLUSH];
+    size_t n_results;
+    char results_topic[WR_CFG_STR_MAX];
+    char status_topic[WR_CFG_STR_MAX];
+    char *metrics_text;
+    const char *stream_names[WR_CFG_MAX_STREAMS];
+    unsigned stream_aggs[WR_CFG_MAX_STREAMS];
+    uint32_t test_delay_us; /* test-only: extra processing time per event */
+};
+
+
+/** Both clocks, read once. */
+struct wr_now wr_pipeline__now(void);
+
+/* pipeline.c */
+/** Close what the watermark has passed and move the results into the outbox. */
+void wr_pipeline__emit_due(struct wr_pipeline *p, const struct wr_now *now);
+
+/* pipeline_ingest.c */
+/** wr_ingest_message_fn: route, decode, admit and queue one message (Paho's thread). */
+bool wr_pipeline__on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
+                             size_t payload_len);
+/** wr_ingest_connection_fn. */
+void wr_pipeline__on_source_connection(void *ctx, bool up);
+/** Re-read the queue depth into the backpressure state machine (any thread). */
+enum wr_bp_state wr_pipeline__update_backpressure(struct wr_pipeline *p);
+/** Create the filters and the backpressure state machine from the config. */
+int wr_pipeline__create_admission(struct wr_pipeline *p);
+
+/* pipeline_state.c */
+/** Write the changed windows, stream clocks and retention deletes in one transaction. */
+void wr_pipeline__checkpoint(struct wr_pipeline *p);
+/** Restore windows and stream clocks from the store; log what and how long. */
+int wr_pipeline__restore_state(struct wr_pipeline *p);
+
+#endif /* WR_PIPELINE_INTERNAL_H */

@@ -1,0 +1,112 @@
+/*
+ * The pipeline's durable state: checkpoints of changed windows and stream
+ * clocks into the store, and their restore at start.
+ */
+#include "pipeline_internal.h"
+
+#include "plat_log.h"
+#include "plat_time.h"
+#include "wr_error.h"
+
+#define MOD "pipeline"
+
+static int put_window(void *ctx, const struct wr_window_state *st)
+{
+    struct wr_pipeline *p = ctx;
+
+    return wr_store_put_window(p->store, st);
+}
+
+void wr_pipeline__checkpoint(struct wr_pipeline *p)
+{
+    uint64_t start = plat_time_mono_ms();
+    struct wr_now now;
+    int rc;
+
+    if (p->store == NULL)
+        return;
+    /* Emit what is due first: a revision pending in the engine is not part of
+     * a window's checkpointed state, so it must reach the outbox before. */
+    now = wr_pipeline__now();
+    wr_pipeline__emit_due(p, &now);
+    rc = wr_store_checkpoint_begin(p->store);
+    if (rc == WR_OK)
+        rc = wr_window_checkpoint(p->window, put_window, p);
+    for (uint16_t s = 0; rc == WR_OK && s < p->cfg->n_streams; s++) {
+        int64_t clock_ms = INT64_MIN;
+        int64_t floor_ms = INT64_MIN;
+
+        wr_window_stream_clock(p->window, s, &clock_ms);
+        wr_window_retention_floor(p->window, s, &now, &floor_ms);
+        if (clock_ms != INT64_MIN)
+            rc = wr_store_put_stream_clock(p->store, s, clock_ms);
+        if (rc == WR_OK && floor_ms != INT64_MIN)
+            rc = wr_store_delete_windows_before(p->store, s, floor_ms);
+        if (rc == WR_OK)
+            rc = wr_store_set_sealed_before(p->store, s, floor_ms);
+    }
+    if (rc == WR_OK)
+        rc = wr_store_checkpoint_commit(p->store);
+    if (rc != WR_OK) {
+        static struct plat_log_limiter lim;
+
+        wr_store_checkpoint_rollback(p->store);
+        /* The walk marked windows clean; they must be written next time. */
+        wr_window_mark_all_dirty(p->window);
+        wr_metrics_add(p->metrics, WR_C_STORE_WRITE_FAILURES, 1);
+        plat_log_limited(&lim, 30000, PLAT_LOG_ERROR, MOD,
+                         "checkpoint failed: %s; window state stays in memory", wr_strerror(rc));
+        return;
+    }
+    wr_metrics_add(p->metrics, WR_C_CHECKPOINTS, 1);
+    wr_metrics_set(p->metrics, WR_G_CHECKPOINT_DURATION_MS, plat_time_mono_ms() - start);
+}
+
+static int restore_window(void *ctx, const struct wr_window_state *st)
+{
+    struct wr_pipeline *p = ctx;
+    int rc = wr_window_restore(p->window, st);
+
+    if (rc != WR_OK)
+        PLAT_WARN(MOD, "cannot restore a window of stream %u: %s", st->stream, wr_strerror(rc));
+    return WR_OK; /* one window that no longer fits must not stop the others */
+}
+
+static int restore_clock(void *ctx, uint16_t stream, int64_t max_event_ms)
+{
+    struct wr_pipeline *p = ctx;
+    struct wr_now now = wr_pipeline__now();
+
+    return wr_window_set_stream_clock(p->window, stream, max_event_ms, &now);
+}
+
+int wr_pipeline__restore_state(struct wr_pipeline *p)
+{
+    uint64_t start = plat_time_mono_ms();
+    struct wr_window_stats ws;
+    uint64_t rows = 0;
+    uint64_t bytes = 0;
+    size_t skipped = 0;
+    int rc;
+
+    if (p->store == NULL)
+        return WR_OK;
+    rc = wr_store_load_windows(p->store, restore_window, p, &skipped);
+    if (rc == WR_OK)
+        rc = wr_store_load_stream_clocks(p->store, restore_clock, p);
+    if (rc != WR_OK) {
+        PLAT_ERROR(MOD, "cannot restore window state: %s", wr_strerror(rc));
+        return rc;
+    }
+    wr_window_get_stats(p->window, &ws);
+    wr_outbox_stats(p->outbox, &rows, &bytes);
+    wr_forward_notify_backlog(p->forward, rows);
+    wr_metrics_set(p->metrics, WR_G_RESTORE_TIME_MS, plat_time_mono_ms() - start);
+    PLAT_INFO(MOD,
+              "restored %zu open and %zu revisable windows (%zu skipped: stream gone) and %llu "
+              "outbox results in %llu ms",
+              ws.windows_open, ws.windows_retained, skipped, (unsigned long long)rows,
+              (unsigned long long)(plat_time_mono_ms() - start));
+    return WR_OK;
+}
+
