@@ -11,6 +11,8 @@
 #define MOD "forward"
 #define SLOT_BITS 10u
 #define SLOT_MASK ((1u << SLOT_BITS) - 1u)
+/* The tag keeps only the generation's low bits; compare those. */
+#define GENERATION_MASK (UINT32_MAX >> SLOT_BITS)
 
 /* One upstream message awaiting its PUBACK. */
 struct slot {
@@ -36,6 +38,9 @@ struct wr_forward {
     uint32_t n_slots;
 
     struct wr_forward_cursor cursor;
+    /* Highest store id ever published. Not reset by a disconnect: the broker
+     * may have a message whose PUBACK was lost, so its rows stay held. */
+    uint64_t highest_published_id;
     struct wr_forward_row *rows; /* max_results: rows read, the unsent tail carried over */
     size_t n_carry;
     char *msg;                   /* max_bytes + 1 */
@@ -215,8 +220,10 @@ static int fill_rows(struct wr_forward *fw, const struct wr_forward_io *io, size
         size_t kept = n;
 
         rc = io->read(io->ctx, &fw->cursor, fw->rows + n, want - n, &got);
-        if (rc != WR_OK)
+        if (rc != WR_OK) {
+            fw->n_carry = n; /* the cursor is past them: keep them for the next try */
             return rc;
+        }
         if (got == 0) {
             fw->catching_up = false;
             break;
@@ -287,7 +294,7 @@ static int send_one(struct wr_forward *fw, const struct wr_forward_io *io, uint6
         fw->n_carry = n - 1;
         return 0;
     }
-    rc = io->publish(io->ctx, fw->topic, fw->msg, len, index | (s->generation << SLOT_BITS));
+    rc = io->publish(io->ctx, fw->topic, fw->msg, len, index | ((s->generation & GENERATION_MASK) << SLOT_BITS));
     if (rc != WR_OK) {
         fw->n_carry = n; /* keep them for the next try */
         fw->stats.messages_failed++;
@@ -296,8 +303,11 @@ static int send_one(struct wr_forward *fw, const struct wr_forward_io *io, uint6
     s->used = true;
     s->n = used;
     s->sent_mono_ms = now_mono_ms;
-    for (size_t i = 0; i < used; i++)
+    for (size_t i = 0; i < used; i++) {
         s->ids[i] = fw->rows[i].id;
+        if (!(s->ids[i] & WR_OUTBOX_MEMORY_ID_BIT) && s->ids[i] > fw->highest_published_id)
+            fw->highest_published_id = s->ids[i];
+    }
     /* The tail that did not fit goes first in the next message. */
     memmove(fw->rows, fw->rows + used, (n - used) * sizeof(*fw->rows));
     fw->n_carry = n - used;
@@ -334,7 +344,7 @@ int wr_forward_on_ack(struct wr_forward *fw, const struct wr_forward_io *io, uin
     if ((tag & SLOT_MASK) >= fw->n_slots)
         return WR_E_INVAL;
     s = &fw->slots[tag & SLOT_MASK];
-    if (!s->used || s->generation != tag >> SLOT_BITS)
+    if (!s->used || (s->generation & GENERATION_MASK) != tag >> SLOT_BITS)
         return WR_OK; /* an ack for a message already given up on */
     if (ok) {
         rc = io->remove(io->ctx, s->ids, s->n);
@@ -366,7 +376,8 @@ uint64_t wr_forward_held_floor(const struct wr_forward *fw)
     if (fw == NULL)
         return 0;
     /* pos[0] is the outbox's store cursor (outbox.c): the last store id read. */
-    floor = fw->cursor.pos[0];
+    floor = fw->cursor.pos[0] > fw->highest_published_id ? fw->cursor.pos[0]
+                                                          : fw->highest_published_id;
     for (uint32_t i = 0; i < fw->n_slots; i++)
         for (size_t j = 0; fw->slots[i].used && j < fw->slots[i].n; j++)
             if (!(fw->slots[i].ids[j] & memory_bit) && fw->slots[i].ids[j] > floor)

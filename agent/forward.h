@@ -98,7 +98,9 @@ void wr_forward_get_stats(const struct wr_forward *fw, struct wr_forward_stats *
 
 /**
  * The highest outbox id (below WR_OUTBOX_MEMORY_ID_BIT) the forwarder holds:
- * read, in flight or carried to the next message. The storage budget must not
+ * read, in flight, carried to the next message, or ever published (a message
+ * given up on at a disconnect may still have reached the broker). The storage
+ * budget must not
  * roll up or drop rows at or below it, or upstream would get their events
  * twice (once as sent, once inside a coarser result).
  */

@@ -10,8 +10,11 @@
 #define MOD "outbox"
 #define STORE_PAGE 256u
 
-/* Memory ring: entry i (from head) has id head_id + i, so lookups are O(1). */
+/* Memory ring: ids rise from head to tail, so an id is found by binary search.
+ * Acknowledgements can leave removed entries between live ones; they are
+ * squeezed out when the ring is full, before a live result is dropped. */
 struct mem_entry {
+    uint64_t id; /* without WR_OUTBOX_MEMORY_ID_BIT */
     struct wr_result result;
     bool removed;
 };
@@ -23,7 +26,7 @@ struct wr_outbox {
     size_t capacity;
     size_t head;
     size_t count;
-    uint64_t head_id;      /* id of ring[head], without the memory bit */
+    uint64_t next_id;      /* id of the next memory entry, without the memory bit */
     size_t live;           /* entries not removed */
     bool store_failing;    /* log the switch to memory once, and the way back */
     struct wr_outbox_row *page;
@@ -47,7 +50,7 @@ int wr_outbox_create(const struct wr_outbox_params *params, struct wr_outbox **o
     ob->capacity = params->memory_capacity;
     ob->store = params->store;
     ob->metrics = params->metrics;
-    ob->head_id = 1;
+    ob->next_id = 1;
     *out = ob;
     return WR_OK;
 }
@@ -74,8 +77,41 @@ static void pop_removed_head(struct wr_outbox *ob)
     while (ob->count > 0 && entry_at(ob, 0)->removed) {
         ob->head = (ob->head + 1) % ob->capacity;
         ob->count--;
-        ob->head_id++;
     }
+}
+
+/* Move the live entries together, keeping their order. */
+static void squeeze(struct wr_outbox *ob)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < ob->count; i++) {
+        struct mem_entry *e = entry_at(ob, i);
+
+        if (e->removed)
+            continue;
+        if (kept != i)
+            *entry_at(ob, kept) = *e;
+        kept++;
+    }
+    ob->count = kept;
+}
+
+/* Offset of the first entry with an id greater than after. */
+static size_t first_after(struct wr_outbox *ob, uint64_t after)
+{
+    size_t lo = 0;
+    size_t hi = ob->count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (entry_at(ob, mid)->id <= after)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 static void keep_in_memory(struct wr_outbox *ob, const struct wr_result *r)
@@ -83,15 +119,19 @@ static void keep_in_memory(struct wr_outbox *ob, const struct wr_result *r)
     struct mem_entry *e;
 
     if (ob->count == ob->capacity) {
-        /* Full: the oldest result goes, and says so in the counters. */
-        if (!entry_at(ob, 0)->removed) {
-            ob->live--;
-            wr_metrics_add(ob->metrics, WR_C_OUTBOX_DROPPED, 1);
-        }
+        pop_removed_head(ob);
+        if (ob->count == ob->capacity && ob->live < ob->count)
+            squeeze(ob);
+    }
+    if (ob->count == ob->capacity) {
+        /* Full of live results: the oldest goes, and says so in the counters. */
         entry_at(ob, 0)->removed = true;
+        ob->live--;
+        wr_metrics_add(ob->metrics, WR_C_OUTBOX_DROPPED, 1);
         pop_removed_head(ob);
     }
     e = entry_at(ob, ob->count);
+    e->id = ob->next_id++;
     e->result = *r;
     e->removed = false;
     ob->count++;
@@ -130,15 +170,14 @@ int wr_outbox_append(struct wr_outbox *ob, const struct wr_result *results, size
 static size_t read_memory(struct wr_outbox *ob, uint64_t after, struct wr_forward_row *rows,
                           size_t max)
 {
-    size_t offset = after >= ob->head_id ? (size_t)(after - ob->head_id + 1) : 0;
     size_t n = 0;
 
-    for (; offset < ob->count && n < max; offset++) {
+    for (size_t offset = first_after(ob, after); offset < ob->count && n < max; offset++) {
         struct mem_entry *e = entry_at(ob, offset);
 
         if (e->removed)
             continue;
-        rows[n].id = (ob->head_id + offset) | WR_OUTBOX_MEMORY_ID_BIT;
+        rows[n].id = e->id | WR_OUTBOX_MEMORY_ID_BIT;
         rows[n].result = e->result;
         n++;
     }
@@ -178,6 +217,16 @@ int wr_outbox_read(void *ctx, struct wr_forward_cursor *cursor, struct wr_forwar
     return WR_OK;
 }
 
+static void remove_from_memory(struct wr_outbox *ob, uint64_t id)
+{
+    size_t offset = first_after(ob, id - 1);
+
+    if (offset < ob->count && entry_at(ob, offset)->id == id && !entry_at(ob, offset)->removed) {
+        entry_at(ob, offset)->removed = true;
+        ob->live--;
+    }
+}
+
 int wr_outbox_remove(void *ctx, const uint64_t *ids, size_t n)
 {
     struct wr_outbox *ob = ctx;
@@ -189,26 +238,26 @@ int wr_outbox_remove(void *ctx, const uint64_t *ids, size_t n)
         return WR_E_INVAL;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] & WR_OUTBOX_MEMORY_ID_BIT) {
-            uint64_t id = ids[i] & ~WR_OUTBOX_MEMORY_ID_BIT;
-
-            if (id >= ob->head_id && id - ob->head_id < ob->count) {
-                struct mem_entry *e = entry_at(ob, (size_t)(id - ob->head_id));
-
-                if (!e->removed) {
-                    e->removed = true;
-                    ob->live--;
-                }
-            }
+            remove_from_memory(ob, ids[i] & ~WR_OUTBOX_MEMORY_ID_BIT);
             continue;
         }
+        if (ob->store == NULL)
+            continue; /* not one of ours */
         store_ids[n_store++] = ids[i];
-        if (n_store == STORE_PAGE) {
-            rc = wr_store_outbox_delete(ob->store, store_ids, n_store);
+        if (n_store == STORE_PAGE || i + 1 == n) {
+            int drc = wr_store_outbox_delete(ob->store, store_ids, n_store);
+
+            if (drc != WR_OK && rc == WR_OK)
+                rc = drc; /* keep the first failure's code; the rest still go */
             n_store = 0;
         }
     }
-    if (n_store > 0 && ob->store != NULL)
-        rc = wr_store_outbox_delete(ob->store, store_ids, n_store);
+    if (n_store > 0) {
+        int drc = wr_store_outbox_delete(ob->store, store_ids, n_store);
+
+        if (drc != WR_OK && rc == WR_OK)
+            rc = drc;
+    }
     pop_removed_head(ob);
     if (rc != WR_OK) {
         /* The rows stay and are sent again: a duplicate, never a loss. */

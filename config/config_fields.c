@@ -228,7 +228,7 @@ static const struct wr_cfg__field tls_fields[] = {
 
 static const struct wr_cfg__field batch_fields[] = {
     NUM_ROW(C, WR_CFG__U32, "max_results", upstream.batch.max_results, 1, 10000, 100),
-    NUM_ROW(C, WR_CFG__U32, "max_bytes", upstream.batch.max_bytes, 256, 1048576, 16384),
+    NUM_ROW(C, WR_CFG__U32, "max_bytes", upstream.batch.max_bytes, 1024, 1048576, 16384),
     NUM_ROW(C, WR_CFG__U32, "max_delay_ms", upstream.batch.max_delay_ms, 0, 3600000, 1000),
     END_ROW,
 };

@@ -519,10 +519,10 @@ static void test_config_integer_rejects_fraction_and_negative(void **state)
 static void test_config_out_of_range(void **state)
 {
     (void)state;
-    expect_error(build("", ",'batch':{'max_bytes':255}", "", ""),
-                 "upstream.batch.max_bytes: must be between 256 and 1048576");
+    expect_error(build("", ",'batch':{'max_bytes':1023}", "", ""),
+                 "upstream.batch.max_bytes: must be between 1024 and 1048576");
     expect_error(build("", ",'batch':{'max_bytes':1048577}", "", ""),
-                 "upstream.batch.max_bytes: must be between 256 and 1048576");
+                 "upstream.batch.max_bytes: must be between 1024 and 1048576");
     expect_error(build("", "", ",'window':{'size_s':0}", ""),
                  "streams[0].window.size_s: must be between 1 and 86400");
     expect_error(build("", "", ",'window':{'size_s':86401}", ""),
@@ -550,14 +550,14 @@ static void test_config_out_of_range(void **state)
 static void test_config_boundaries_accepted(void **state)
 {
     struct wr_config *cfg =
-        expect_ok(build("", ",'batch':{'max_bytes':256,'max_results':10000,'max_delay_ms':0}",
+        expect_ok(build("", ",'batch':{'max_bytes':1024,'max_results':10000,'max_delay_ms':0}",
                         ",'window':{'size_s':1,'revise_horizon_s':604800},'max_keys':1000000",
                         ",'backpressure':{'queue_capacity':16,'max_keys_total':10000000,"
                         "'memory_budget_bytes':0,'shed_leave_pct':1,'shed_enter_pct':2,"
                         "'critical_leave_pct':2,'critical_enter_pct':100}"));
 
     (void)state;
-    assert_int_equal(cfg->upstream.batch.max_bytes, 256);
+    assert_int_equal(cfg->upstream.batch.max_bytes, 1024);
     assert_int_equal(cfg->streams[0].window_size_s, 1);
     assert_int_equal(cfg->backpressure.critical_enter_pct, 100);
     assert_int_equal(cfg->backpressure.max_keys_total, 10000000);
@@ -872,7 +872,7 @@ static void test_config_collects_all_errors(void **state)
     assert_int_equal(errs.count, 10);
     assert_true(has_error(&errs, "agent.log_level: must be one of error, warn, info, debug"));
     assert_true(has_error(&errs, "upstream.qos: must be between 0 and 1"));
-    assert_true(has_error(&errs, "upstream.batch.max_bytes: must be between 256 and 1048576"));
+    assert_true(has_error(&errs, "upstream.batch.max_bytes: must be between 1024 and 1048576"));
     assert_true(has_error(&errs, "streams[0].window.size_s: must be between 1 and 86400"));
     assert_true(has_error(&errs, "streams[1].colour: unknown key"));
     assert_true(has_error(&errs, "streams[1].name: required"));
@@ -934,7 +934,7 @@ static void test_config_fixture_reports_every_error(void **state)
     static const char *const want[] = {
         "agent.id: may contain only letters, digits, '_', '.' and '-'",
         "agent.log_level: must be one of error, warn, info, debug",
-        "upstream.batch.max_bytes: must be between 256 and 1048576",
+        "upstream.batch.max_bytes: must be between 1024 and 1048576",
         "streams[0].match: invalid topic filter: '#' must be the last level",
         "streams[0].window.size_s: must be a positive integer",
         "streams[1].key: invalid key template: unknown placeholder (expected {topic}, "

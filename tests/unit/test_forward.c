@@ -29,12 +29,10 @@
 #define T_WALL INT64_C(1700000000000)
 #define WIN_START INT64_C(1699999800000)
 #define MEM WR_OUTBOX_MEMORY_ID_BIT
-#define MAX_MSG_ROWS 1024
 
 static const char *const stream_names[] = {"temp", "humidity"};
-static const unsigned stream_aggs[] = {WR_AGG_COUNT | WR_AGG_SUM | WR_AGG_MIN | WR_AGG_MAX |
-                                           WR_AGG_MEAN,
-                                       WR_AGG_ALL};
+static const unsigned stream_aggs[] = {
+    WR_AGG_COUNT | WR_AGG_SUM | WR_AGG_MIN | WR_AGG_MAX | WR_AGG_MEAN, WR_AGG_ALL};
 
 /* ---- the fake io ---------------------------------------------------------------------------- */
 
@@ -190,8 +188,7 @@ static int fake_remove(void *ctx, const uint64_t *ids, size_t n)
     return WR_OK;
 }
 
-static int fake_publish(void *ctx, const char *topic, const void *payload, size_t len,
-                        uint32_t tag)
+static int fake_publish(void *ctx, const char *topic, const void *payload, size_t len, uint32_t tag)
 {
     struct fake *f = ctx;
     struct pub *p;
@@ -444,7 +441,7 @@ static void test_forward_create_invalid_params(void **state)
         p = fx->p;                                                                                 \
         p.field = value;                                                                           \
         fw = NULL;                                                                                 \
-        assert_int_equal(wr_forward_create(&p, &fw), WR_E_INVAL);                                 \
+        assert_int_equal(wr_forward_create(&p, &fw), WR_E_INVAL);                                  \
         assert_null(fw);                                                                           \
     } while (0)
     EXPECT_INVAL(agent_id, NULL);
@@ -657,9 +654,8 @@ static void test_forward_max_bytes_splits_batches(void **state)
         assert_int_equal(wr_encoder_begin(&enc, buf, sizeof(buf), AGENT, seq, sent_ms), WR_OK);
         for (size_t j = 0; j < n; j++) {
             r = make_result(msg[j], fx->f.key_pad);
-            assert_int_equal(wr_encoder_add(&enc, stream_names[r.stream], stream_aggs[r.stream],
-                                            &r),
-                             WR_OK);
+            assert_int_equal(
+                wr_encoder_add(&enc, stream_names[r.stream], stream_aggs[r.stream], &r), WR_OK);
         }
         r = make_result(next[0], fx->f.key_pad);
         assert_int_equal(wr_encoder_add(&enc, stream_names[r.stream], stream_aggs[r.stream], &r),
@@ -848,7 +844,7 @@ static void test_forward_disconnect_resends_unacked_oldest_first(void **state)
     fake_add_store(&fx->f, 11);
     wr_forward_notify_backlog(fx->fw, 11);
     assert_int_equal(pump(fx, T_MONO), 3);
-    ack_one(fx, 1, true, T_MONO + 1); /* 4-6 done */
+    ack_one(fx, 1, true, T_MONO + 1);          /* 4-6 done */
     assert_int_equal(pump(fx, T_MONO + 2), 1); /* 10-11 */
     wr_forward_on_disconnect(fx->fw);
     assert_int_equal(stats_of(fx).inflight_messages, 0);
