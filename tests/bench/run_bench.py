@@ -49,6 +49,13 @@ def proc_write_bytes(pid):
     return 0
 
 
+def stop_all(scope):
+    """On the way out of a failed measurement: stop the agent it started, if any."""
+    agent = scope.get("agent")
+    if agent is not None and agent.proc is not None:
+        agent.stop(timeout=10)
+
+
 def stream(keys):
     return [{"name": "bench", "match": "bench/+/v", "key": "{topic[1]}",
              "window": {"size_s": 10, "allowed_lateness_s": 2}, "max_keys": max(keys * 2, 1000)}]
@@ -94,6 +101,7 @@ def throughput(keys, events):
             dropped = sum(v for k, v in m.items() if k.startswith("windrow_events_dropped_total"))
             agent.stop()
         finally:
+            stop_all(locals())
             local.stop()
             upstream.stop()
     return {"keys": keys, "events": events, "seconds": elapsed, "events_per_s": events / elapsed,
@@ -123,6 +131,7 @@ def wear(keys=1000, rate=2000, seconds=60):
             gen.wait()
             agent.stop()
         finally:
+            stop_all(locals())
             local.stop()
             upstream.stop()
     return {"keys": keys, "rate": rate, "bytes_per_min": written * 60 / elapsed}
@@ -147,6 +156,7 @@ def restore(keys=10000):
             ms = int(line.rsplit(" in ", 1)[1].split()[0])
             agent.stop()
         finally:
+            stop_all(locals())
             local.stop()
             upstream.stop()
     return {"windows": keys, "restore_ms": ms}
@@ -189,6 +199,7 @@ def drain(events=100000, keys=25000):
             took = time.monotonic() - t0
             agent.stop()
         finally:
+            stop_all(locals())
             local.stop()
             upstream.stop()
     return {"results": backlog, "seconds": took, "per_s": backlog / took}
@@ -228,6 +239,7 @@ def sustain(keys=1000, seconds=10, rates=(2000, 4000, 6000, 8000, 10000, 12000, 
                 best = rate
             agent.stop()
         finally:
+            stop_all(locals())
             local.stop()
             upstream.stop()
     return {"rate": best, "overload": overload(keys, best * 5, seconds)}
@@ -254,6 +266,7 @@ def overload(keys, rate, seconds, generators=3):
             peak = proc_status(agent.proc.pid, "VmHWM")
             agent.stop()
         finally:
+            stop_all(locals())
             local.stop()
             upstream.stop()
     return {"target_rate": rate, "offered_rate": sent / offered_s, "peak_rss_kb": peak,
