@@ -55,6 +55,12 @@ int wr_outbox_create(const struct wr_outbox_params *params, struct wr_outbox **o
     return WR_OK;
 }
 
+void wr_outbox_set_store(struct wr_outbox *ob, struct wr_store *store)
+{
+    if (ob != NULL && ob->store == NULL)
+        ob->store = store;
+}
+
 void wr_outbox_destroy(struct wr_outbox *ob)
 {
     if (ob == NULL)

@@ -36,6 +36,12 @@ struct wr_outbox_params {
 
 /** Returns WR_OK, WR_E_INVAL or WR_E_NOMEM. */
 int wr_outbox_create(const struct wr_outbox_params *params, struct wr_outbox **out);
+
+/**
+ * Start using a store that became available after create (borrowed). New
+ * results go to it; rows already in memory stay there until acknowledged.
+ */
+void wr_outbox_set_store(struct wr_outbox *ob, struct wr_store *store);
 void wr_outbox_destroy(struct wr_outbox *ob);
 
 /**

@@ -25,6 +25,7 @@ struct notice {
 #define METRICS_TEXT_MAX (32u * 1024u)
 #define CLOCK_JUMP_THRESHOLD_MS 2000
 #define MEMORY_OUTBOX_RESULTS 10000u
+#define STORE_RETRY_MS 5000u
 
 struct wr_now wr_pipeline__now(void)
 {
@@ -218,6 +219,23 @@ static void export_metrics(struct wr_pipeline *p, int64_t now_wall_ms)
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
+static int open_store(struct wr_pipeline *p);
+
+/* Without a store (state dir unusable at start), try again now and then. */
+static void retry_store(struct wr_pipeline *p, uint64_t now_mono_ms)
+{
+    if (p->store != NULL || now_mono_ms < p->next_store_retry_mono_ms)
+        return;
+    p->next_store_retry_mono_ms = now_mono_ms + STORE_RETRY_MS;
+    open_store(p);
+    if (p->store == NULL)
+        return;
+    PLAT_INFO(MOD, "state store in %s available again: checkpoints and results are persisted",
+              p->cfg->agent.state_dir);
+    wr_outbox_set_store(p->outbox, p->store);
+    wr_window_mark_all_dirty(p->window);
+}
+
 static void handle_notices(struct wr_pipeline *p)
 {
     struct notice batch[64];
@@ -334,6 +352,7 @@ int wr_pipeline_run(struct wr_pipeline *p, wr_pipeline_stop_fn should_stop, void
             next_tick = mono + TICK_MS;
         }
         if (mono >= next_checkpoint) {
+            retry_store(p, mono);
             wr_pipeline__checkpoint(p);
             wr_outbox_enforce_budget(p->outbox, wr_forward_held_floor(p->forward));
             next_checkpoint = mono + p->cfg->storage.checkpoint_interval_ms;
@@ -392,6 +411,10 @@ static int create_window(struct wr_pipeline *p)
     return wr_window_create(&wp, &p->window);
 }
 
+/*
+ * Open the state store. A state dir that cannot be used is not fatal: the
+ * agent runs from memory and the loop tries again (retry_store).
+ */
 static int open_store(struct wr_pipeline *p)
 {
     struct wr_store_options so;

@@ -69,6 +69,7 @@ struct wr_pipeline {
     char *metrics_text;
     const char *stream_names[WR_CFG_MAX_STREAMS];
     unsigned stream_aggs[WR_CFG_MAX_STREAMS];
+    uint64_t next_store_retry_mono_ms;
     uint32_t test_delay_us; /* test-only: extra processing time per event */
 };
 

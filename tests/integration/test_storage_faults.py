@@ -48,6 +48,15 @@ class StorageFaultsTest(unittest.TestCase):
                 keys = ["a%d" % i for i in range(20)]
                 publish_windows(local, "p1", keys, 0)
                 wait_for(lambda: arrived(collector, keys), 20, "results upstream from memory")
+                # The state dir becomes usable: windrow opens its store and persists again.
+                os.unlink(blocker)
+                agent.wait_log(r"state store in .* available again", 20)
+                later = ["z%d" % i for i in range(20)]
+                publish_windows(local, "p2", later, 0)
+                wait_for(lambda: arrived(collector, later), 20, "results after the store opened")
+                wait_for(lambda: agent.metrics().get("windrow_checkpoints_total", 0) > 0, 10,
+                         "a checkpoint written to the new store")
+                self.assertTrue(os.path.exists(os.path.join(blocker, "state", "windrow.db")))
                 self.assertEqual(agent.stop(), 0)
                 collector.close()
             finally:
