@@ -12,6 +12,8 @@
 #include "wr_error.h"
 
 #define MOD "pipeline"
+/* How long the ingest thread blocks for queue room before leaving a message with Paho. */
+#define HOLD_WAIT_MS 1000u
 /* Filter state for a key is forgotten an hour after its last accepted event. */
 #define FILTER_HORIZON_MS (3600u * 1000u)
 
@@ -61,23 +63,32 @@ static uint64_t received_total(const uint32_t *drops, size_t kept, size_t decode
 
 /*
  * Backpressure, shedding and filters for the decoded events in p->scratch,
- * then the queue. Returns false when the message must stay with Paho
- * (critical state or a full queue): then no filter state has moved and
- * nothing is counted, so the redelivery is judged afresh. On true, *n is
- * the number of events queued and drops[] holds the shed and filtered ones.
+ * then the queue.
+ *
+ * When the queue has no room (the critical state), this thread blocks for up
+ * to HOLD_WAIT_MS waiting for the pipeline to make some: while it waits Paho
+ * reads nothing more, the TCP window closes and the local broker queues for
+ * the persistent session. That is the end-to-end backpressure. Returning
+ * "not taken" to Paho instead is only the fallback after that wait: Paho has
+ * already acknowledged a QoS 1 message to the broker when it calls us, and
+ * offers a refused message again only when more data arrives on the socket
+ * (eclipse-paho/paho.mqtt.c#1345), so a hold must stay rare.
+ *
+ * Returns false when the message stays with Paho: then no filter state has
+ * moved and nothing is counted, so the redelivery is judged afresh. On true,
+ * *n is the number of events queued and drops[] holds the shed and filtered
+ * ones.
  */
 static bool admit(struct wr_pipeline *p, uint32_t *drops, size_t *n, uint64_t mono_ms)
 {
     enum wr_bp_state state = wr_pipeline__update_backpressure(p);
     size_t kept = 0;
 
-    if (state == WR_BP_CRITICAL)
-        goto hold;
     for (size_t i = 0; i < *n; i++) {
         const struct wr_event *ev = &p->scratch[i];
         enum wr_drop_reason reason = WR_DROP_MALFORMED;
 
-        if (state == WR_BP_SHEDDING && should_shed(p, ev->stream)) {
+        if (state != WR_BP_NORMAL && should_shed(p, ev->stream)) {
             drops[WR_DROP_SHED]++;
             continue;
         }
@@ -89,19 +100,14 @@ static bool admit(struct wr_pipeline *p, uint32_t *drops, size_t *n, uint64_t mo
             p->scratch[kept] = *ev;
         kept++;
     }
-    if (kept > 0 && plat_queue_push_all(p->events, p->scratch, kept) != WR_OK) {
+    if (kept > 0 && plat_queue_push_wait(p->events, p->scratch, kept, HOLD_WAIT_MS) != WR_OK) {
         wr_filter_rollback(p->filter);
-        goto hold;
+        wr_metrics_add(p->metrics, WR_C_BACKPRESSURE_HOLDS, 1);
+        return false;
     }
     wr_filter_commit(p->filter);
     *n = kept;
     return true;
-hold:
-    /* Left with Paho, it comes back later and the local broker queues behind
-     * it. The short pause keeps Paho's redelivery from spinning a core. */
-    wr_metrics_add(p->metrics, WR_C_BACKPRESSURE_HOLDS, 1);
-    plat_sleep_ms(1);
-    return false;
 }
 
 /* One rate-limited line for bad input, naming the topic and the first reason. */

@@ -20,6 +20,8 @@
 struct plat_queue {
     pthread_mutex_t lock;
     pthread_cond_t nonempty;
+    pthread_cond_t nonfull; /* producers waiting in plat_queue_push_wait */
+    size_t push_waiters;
     unsigned char *slots;
     size_t item_size;
     size_t capacity;
@@ -66,6 +68,12 @@ int plat_queue_create(size_t item_size, size_t capacity, struct plat_queue **out
         rc = WR_E_NOMEM;
         goto fail;
     }
+    if (pthread_cond_init(&q->nonfull, &attr) != 0) {
+        pthread_cond_destroy(&q->nonempty);
+        pthread_condattr_destroy(&attr);
+        rc = WR_E_NOMEM;
+        goto fail;
+    }
     pthread_condattr_destroy(&attr);
     q->cond_ready = true;
     *out = q;
@@ -79,8 +87,10 @@ void plat_queue_destroy(struct plat_queue *q)
 {
     if (q == NULL)
         return;
-    if (q->cond_ready)
+    if (q->cond_ready) {
         pthread_cond_destroy(&q->nonempty);
+        pthread_cond_destroy(&q->nonfull);
+    }
     if (q->lock_ready)
         pthread_mutex_destroy(&q->lock);
     plat_free(q->slots);
@@ -108,8 +118,16 @@ static void ring_copy_out(const struct plat_queue *q, size_t first, unsigned cha
     memcpy(dst + run * q->item_size, q->slots, (n - run) * q->item_size);
 }
 
+static struct timespec deadline_after(uint32_t timeout_ms);
+
 int plat_queue_push_all(struct plat_queue *q, const void *items, size_t n)
 {
+    return plat_queue_push_wait(q, items, n, 0);
+}
+
+int plat_queue_push_wait(struct plat_queue *q, const void *items, size_t n, uint32_t timeout_ms)
+{
+    struct timespec deadline;
     size_t tail;
 
     if (q == NULL || (items == NULL && n > 0))
@@ -118,10 +136,23 @@ int plat_queue_push_all(struct plat_queue *q, const void *items, size_t n)
         return WR_OK;
     if (n > q->capacity)
         return WR_E_TOOBIG;
+    if (timeout_ms > 0)
+        deadline = deadline_after(timeout_ms);
     pthread_mutex_lock(&q->lock);
-    if (q->capacity - q->count < n) {
-        pthread_mutex_unlock(&q->lock);
-        return WR_E_FULL;
+    while (q->capacity - q->count < n) {
+        int err;
+
+        if (timeout_ms == 0) {
+            pthread_mutex_unlock(&q->lock);
+            return WR_E_FULL;
+        }
+        q->push_waiters++;
+        err = pthread_cond_timedwait(&q->nonfull, &q->lock, &deadline);
+        q->push_waiters--;
+        if (err == ETIMEDOUT && q->capacity - q->count < n) {
+            pthread_mutex_unlock(&q->lock);
+            return WR_E_FULL;
+        }
     }
     tail = (q->head + q->count) % q->capacity;
     ring_copy_in(q, tail, items, n);
@@ -176,6 +207,8 @@ int plat_queue_pop(struct plat_queue *q, void *items, size_t max, size_t *n_out,
         q->head = (q->head + n) % q->capacity;
         q->count -= n;
         atomic_store(&q->depth, q->count);
+        if (q->push_waiters > 0)
+            pthread_cond_broadcast(&q->nonfull);
         rc = WR_OK;
     }
     pthread_mutex_unlock(&q->lock);

@@ -34,6 +34,14 @@ void plat_queue_destroy(struct plat_queue *q);
 int plat_queue_push_all(struct plat_queue *q, const void *items, size_t n);
 
 /**
+ * As plat_queue_push_all, but when the n items do not fit, wait up to
+ * timeout_ms for the consumer to make room (0: do not wait). Returns
+ * WR_OK, WR_E_INVAL, WR_E_TOOBIG, or WR_E_FULL when the time ran out.
+ * This is how a producer applies backpressure by blocking. Thread-safe.
+ */
+int plat_queue_push_wait(struct plat_queue *q, const void *items, size_t n, uint32_t timeout_ms);
+
+/**
  * Wait until the queue holds at least one item, then move up to max items
  * (oldest first) into items and set *n_out to their number.
  * Waits at most timeout_ms (0 polls). Returns:

@@ -249,6 +249,40 @@ static void test_plat_queue_wake_from_other_thread(void **state)
     plat_queue_destroy(q);
 }
 
+/* Pops one item once the producer is (about to be) waiting for room. */
+static void pop_one_fn(void *arg)
+{
+    uint32_t out[1];
+    size_t n = 0;
+
+    plat_queue_pop(arg, out, 1, &n, 60000);
+}
+
+static void test_plat_queue_push_wait_blocks_until_room(void **state)
+{
+    struct plat_queue *q = make_queue(sizeof(uint32_t), 2);
+    struct plat_thread *t = NULL;
+    uint32_t items[2] = {1, 2};
+    uint32_t third = 3;
+    uint32_t out[2];
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(plat_queue_push_all(q, items, 2), WR_OK);
+    /* Full, and nobody pops: the wait ends with WR_E_FULL and nothing pushed. */
+    assert_int_equal(plat_queue_push_wait(q, &third, 1, 20), WR_E_FULL);
+    assert_int_equal(plat_queue_depth(q), 2);
+    /* A consumer makes room: the waiting push completes. */
+    assert_int_equal(plat_thread_start(&t, pop_one_fn, q, "popper"), WR_OK);
+    assert_int_equal(plat_queue_push_wait(q, &third, 1, 60000), WR_OK);
+    assert_int_equal(plat_thread_join(t), WR_OK);
+    assert_int_equal(plat_queue_pop(q, out, 2, &n, 0), WR_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0], 2);
+    assert_int_equal(out[1], 3);
+    plat_queue_destroy(q);
+}
+
 #define PRODUCER_ITEMS 20000u
 
 struct producer {
@@ -479,6 +513,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plat_queue_create_alloc_failure, wr_test_alloc_setup,
                                         wr_test_alloc_teardown),
         cmocka_unit_test(test_plat_queue_push_all_or_nothing),
+        cmocka_unit_test(test_plat_queue_push_wait_blocks_until_room),
         cmocka_unit_test(test_plat_queue_pop_invalid),
         cmocka_unit_test(test_plat_queue_fifo_order_in_batches),
         cmocka_unit_test(test_plat_queue_wraps_around),
