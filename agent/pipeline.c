@@ -109,6 +109,21 @@ void wr_pipeline__emit_due(struct wr_pipeline *p, const struct wr_now *now)
     flush_results(p, now->mono_ms);
 }
 
+/* Why the window engine turned an event away. */
+static enum wr_drop_reason outcome_drop_reason(enum wr_window_outcome outcome)
+{
+    switch (outcome) {
+    case WR_WINDOW_FUTURE:
+        return WR_DROP_FUTURE;
+    case WR_WINDOW_KEY_LIMIT:
+        return WR_DROP_KEY_LIMIT;
+    case WR_WINDOW_NO_MEMORY:
+        return WR_DROP_MEMORY;
+    default:
+        return WR_DROP_LATE;
+    }
+}
+
 static void fold_events(struct wr_pipeline *p, const struct wr_event *evs, size_t n,
                         const struct wr_now *now)
 {
@@ -122,26 +137,12 @@ static void fold_events(struct wr_pipeline *p, const struct wr_event *evs, size_
             wr_metrics_drop(p->metrics, WR_DROP_MALFORMED, 1);
             continue;
         }
-        switch (outcome) {
-        case WR_WINDOW_ADDED:
+        if (outcome == WR_WINDOW_ADDED)
             added++;
-            break;
-        case WR_WINDOW_REVISED:
+        else if (outcome == WR_WINDOW_REVISED)
             revised++;
-            break;
-        case WR_WINDOW_LATE:
-            wr_metrics_drop(p->metrics, WR_DROP_LATE, 1);
-            break;
-        case WR_WINDOW_FUTURE:
-            wr_metrics_drop(p->metrics, WR_DROP_FUTURE, 1);
-            break;
-        case WR_WINDOW_KEY_LIMIT:
-            wr_metrics_drop(p->metrics, WR_DROP_KEY_LIMIT, 1);
-            break;
-        case WR_WINDOW_NO_MEMORY:
-            wr_metrics_drop(p->metrics, WR_DROP_MEMORY, 1);
-            break;
-        }
+        else
+            wr_metrics_drop(p->metrics, outcome_drop_reason(outcome), 1);
     }
     wr_metrics_add(p->metrics, WR_C_EVENTS_AGGREGATED, added + revised);
     wr_metrics_add(p->metrics, WR_C_EVENTS_REVISED, revised);
