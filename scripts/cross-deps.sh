@@ -142,10 +142,16 @@ for a in "${arches[@]}"; do
     echo "cross-deps: apt-get update ($a lists, private to $apt_state)"
     # A mirror in mid-sync can fail one index (seen with bookworm-security
     # armhf); the download below still fails loudly if a package is missing.
-    if ! apt-get "${apt_opts[@]}" update >"$apt_state/update.log" 2>&1; then
-        echo "cross-deps: warning: apt-get update ($a) reported errors:" >&2
+    # Tried three times, a few seconds apart, before carrying on with what
+    # did arrive.
+    for attempt in 1 2 3; do
+        if apt-get "${apt_opts[@]}" update >"$apt_state/update.log" 2>&1; then
+            break
+        fi
+        echo "cross-deps: warning: apt-get update ($a) attempt $attempt reported errors:" >&2
         grep -E '^(E|W):' "$apt_state/update.log" >&2 || true
-    fi
+        [ "$attempt" -lt 3 ] && sleep 5
+    done
     debs=$(mktemp -d)
     specs=()
     for p in "${sysroot_pkgs[@]}"; do

@@ -1029,13 +1029,13 @@ static void test_forward_pacing_limits_backlog_rate(void **state)
     wr_forward_notify_backlog(fx->fw, 1000);
     rc = pump(fx, now);
     assert_true(rc >= 1);
-    sent = stats_of(fx).results_sent;
+    sent = (size_t)stats_of(fx).results_sent;
     assert_true(sent >= 10 && sent <= 100);
     /* Acked at once, so only the bucket limits: ~100 rows per second. */
     for (uint64_t t = 50; t <= 12000; t += 50) {
         ack_all(fx, true, now + t);
         assert_true(pump(fx, now + t) >= 0);
-        sent = stats_of(fx).results_sent;
+        sent = (size_t)stats_of(fx).results_sent;
         if (sent > 100 + t / 10 + 1)
             fail_msg("%zu rows sent after %" PRIu64 " ms at 100/s", sent, t);
         if (t >= 1000 && sent + 10 < (t / 10 < 1000 ? t / 10 : 1000))
