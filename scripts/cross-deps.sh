@@ -150,7 +150,7 @@ for a in "${arches[@]}"; do
         fi
         echo "cross-deps: warning: apt-get update ($a) attempt $attempt reported errors:" >&2
         grep -E '^(E|W):' "$apt_state/update.log" >&2 || true
-        [ "$attempt" -lt 3 ] && sleep 5
+        if [ "$attempt" -lt 3 ]; then sleep 5; fi
     done
     debs=$(mktemp -d)
     specs=()
