@@ -264,6 +264,7 @@ static struct pending *reserve_slot(struct wr_uplink *up, uint32_t tag)
 static void settle_slot(struct wr_uplink *up, struct pending *slot, bool sent,
                         MQTTAsync_token token)
 {
+    uint32_t tag = slot->tag;
     bool deliver = false;
     bool ok = false;
 
@@ -281,7 +282,7 @@ static void settle_slot(struct wr_uplink *up, struct pending *slot, bool sent,
     }
     plat_mutex_unlock(up->lock);
     if (deliver)
-        up->on_ack(up->ctx, slot->tag, ok);
+        up->on_ack(up->ctx, tag, ok);
 }
 
 static int send(struct wr_uplink *up, const char *topic, const void *payload, size_t len, int qos,
