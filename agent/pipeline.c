@@ -92,6 +92,10 @@ static void flush_results(struct wr_pipeline *p, uint64_t now_mono_ms)
     wr_forward_notify_appended(p->forward, p->n_results, now_mono_ms);
     wr_metrics_add(p->metrics, WR_C_RESULTS_EMITTED, p->n_results);
     p->n_results = 0;
+    /* The checkpoint runs the budget check too; appending is what grows the
+     * outbox, so a burst of results is brought back under budget at once. */
+    if (p->store != NULL && wr_store_bytes(p->store) > p->cfg->storage.max_bytes)
+        wr_outbox_enforce_budget(p->outbox, wr_forward_held_floor(p->forward));
 }
 
 static void on_window_result(void *ctx, const struct wr_result *r)
