@@ -260,3 +260,45 @@ class Workdir:
             shutil.rmtree(self.path, ignore_errors=True)
         else:
             print("work dir kept:", self.path)
+
+
+class Lab:
+    """A work dir and everything a test starts in it, stopped in reverse order at exit.
+
+        with Lab() as lab:
+            local = lab.broker("local")
+            agent = lab.agent(base_config(lab.wd, ...))
+
+    Agents are registered after the brokers they use, so they stop first and
+    can still flush. Stopping twice is harmless, so a test may stop things
+    itself to assert on the exit code.
+    """
+
+    def __enter__(self):
+        self._workdir = Workdir()
+        self.wd = self._workdir.__enter__()
+        self._stops = []
+        return self
+
+    def broker(self, name, start=True, **kwargs):
+        b = Broker(self.wd, name, **kwargs)
+        self._stops.append(b.stop)
+        return b.start() if start else b
+
+    def collector(self, broker, **kwargs):
+        c = Collector(broker, **kwargs)
+        self._stops.append(c.close)
+        return c
+
+    def agent(self, config, name="windrow", start=True, **start_kwargs):
+        a = Windrow(self.wd, config, name=name)
+        self._stops.append(lambda: a.stop(timeout=10))
+        return a.start(**start_kwargs) if start else a
+
+    def __exit__(self, *exc):
+        for stop in reversed(self._stops):
+            try:
+                stop()
+            except Exception as e:  # keep stopping the rest; the test's own error wins
+                print("lab cleanup:", repr(e))
+        return self._workdir.__exit__(*exc)

@@ -11,7 +11,7 @@ import time
 import unittest
 
 import harness
-from harness import Broker, Collector, Windrow, Workdir, base_config, wait_for
+from harness import Lab, base_config, wait_for
 
 STREAMS = [
     {"name": "temp", "match": "sensors/+/temp", "key": "{topic[1]}",
@@ -41,21 +41,16 @@ def by_window(results):
 
 class PipelineTest(unittest.TestCase):
     def test_known_event_set_gives_exact_results(self):
-        with Workdir() as wd:
-            local = Broker(wd, "local").start()
-            upstream = Broker(wd, "upstream").start()
-            try:
-                collector = Collector(upstream)
-                cfg = base_config(wd, local.port, upstream.port, STREAMS,
-                                  source={"max_payload_bytes": 1024})
-                agent = Windrow(wd, cfg).start()
-                self._publish_and_check(local, collector, agent)
-                self.assertEqual(agent.stop(), 0, "SIGTERM must exit 0")
-                self.assertIn("stopped cleanly", agent.log_text())
-                collector.close()
-            finally:
-                local.stop()
-                upstream.stop()
+        with Lab() as lab:
+            local = lab.broker("local")
+            upstream = lab.broker("upstream")
+            collector = lab.collector(upstream)
+            cfg = base_config(lab.wd, local.port, upstream.port, STREAMS,
+                              source={"max_payload_bytes": 1024})
+            agent = lab.agent(cfg)
+            self._publish_and_check(local, collector, agent)
+            self.assertEqual(agent.stop(), 0, "SIGTERM must exit 0")
+            self.assertIn("stopped cleanly", agent.log_text())
 
     def _publish_and_check(self, local, collector, agent):
         pub = local.client("test-publisher")

@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Broker, Collector, Windrow, Workdir, base_config, wait_for
+from harness import Lab, base_config, wait_for
 
 STREAMS = [{"name": "temp", "match": "sensors/+/temp", "key": "{topic[1]}",
             "window": {"size_s": 1, "allowed_lateness_s": 0}}]
@@ -32,89 +32,72 @@ def arrived(collector, keys):
 
 class StorageFaultsTest(unittest.TestCase):
     def test_unusable_state_dir_runs_from_memory(self):
-        with Workdir() as wd:
-            blocker = os.path.join(wd, "not-a-dir")
+        with Lab() as lab:
+            blocker = os.path.join(lab.wd, "not-a-dir")
             with open(blocker, "w") as f:
                 f.write("a file where the state dir's parent should be\n")
-            local = Broker(wd, "local").start()
-            upstream = Broker(wd, "upstream").start()
-            agent = None
-            try:
-                collector = Collector(upstream)
-                cfg = base_config(wd, local.port, upstream.port, STREAMS)
-                cfg["agent"]["state_dir"] = os.path.join(blocker, "state")
-                agent = Windrow(wd, cfg).start()
-                self.assertIn("results are kept in memory only", agent.log_text())
-                keys = ["a%d" % i for i in range(20)]
-                publish_windows(local, "p1", keys, 0)
-                wait_for(lambda: arrived(collector, keys), 20, "results upstream from memory")
-                # The state dir becomes usable: windrow opens its store and persists again.
-                os.unlink(blocker)
-                agent.wait_log(r"state store in .* available again", 20)
-                later = ["z%d" % i for i in range(20)]
-                publish_windows(local, "p2", later, 0)
-                wait_for(lambda: arrived(collector, later), 20, "results after the store opened")
-                wait_for(lambda: agent.metrics().get("windrow_checkpoints_total", 0) > 0, 10,
-                         "a checkpoint written to the new store")
-                self.assertTrue(os.path.exists(os.path.join(blocker, "state", "windrow.db")))
-                self.assertEqual(agent.stop(), 0)
-                collector.close()
-            finally:
-                if agent:
-                    agent.stop()
-                local.stop()
-                upstream.stop()
+            local = lab.broker("local")
+            upstream = lab.broker("upstream")
+            collector = lab.collector(upstream)
+            cfg = base_config(lab.wd, local.port, upstream.port, STREAMS)
+            cfg["agent"]["state_dir"] = os.path.join(blocker, "state")
+            agent = lab.agent(cfg)
+            self.assertIn("results are kept in memory only", agent.log_text())
+            keys = ["a%d" % i for i in range(20)]
+            publish_windows(local, "p1", keys, 0)
+            wait_for(lambda: arrived(collector, keys), 20, "results upstream from memory")
+            # The state dir becomes usable: windrow opens its store and persists again.
+            os.unlink(blocker)
+            agent.wait_log(r"state store in .* available again", 20)
+            later = ["z%d" % i for i in range(20)]
+            publish_windows(local, "p2", later, 0)
+            wait_for(lambda: arrived(collector, later), 20, "results after the store opened")
+            wait_for(lambda: agent.metrics().get("windrow_checkpoints_total", 0) > 0, 10,
+                     "a checkpoint written to the new store")
+            self.assertTrue(os.path.exists(os.path.join(blocker, "state", "windrow.db")))
+            self.assertEqual(agent.stop(), 0)
 
     def test_full_disk_keeps_results_in_memory_and_recovers(self):
         if os.geteuid() != 0:
             self.skipTest("mounting a tmpfs needs root")
-        with Workdir() as wd:
-            state = os.path.join(wd, "state")
+        with Lab() as lab:
+            state = os.path.join(lab.wd, "state")
             os.makedirs(state)
             if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", state],
                               capture_output=True).returncode != 0:
                 self.skipTest("cannot mount a tmpfs here")
-            local = Broker(wd, "local").start()
-            upstream = Broker(wd, "upstream").start()
-            agent = None
+            lab._stops.append(lambda: subprocess.run(["umount", "-l", state], capture_output=True))
+            local = lab.broker("local")
+            upstream = lab.broker("upstream")
+            collector = lab.collector(upstream)
+            agent = lab.agent(base_config(lab.wd, local.port, upstream.port, STREAMS))
             filler = os.path.join(state, "filler")
+            first = ["a%d" % i for i in range(20)]
+            publish_windows(local, "p1", first, 0)
+            wait_for(lambda: arrived(collector, first), 20, "results with a healthy disk")
+
+            # Fill the file system to the last byte.
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
             try:
-                collector = Collector(upstream)
-                cfg = base_config(wd, local.port, upstream.port, STREAMS)
-                agent = Windrow(wd, cfg).start()
-                first = ["a%d" % i for i in range(20)]
-                publish_windows(local, "p1", first, 0)
-                wait_for(lambda: arrived(collector, first), 20, "results with a healthy disk")
-
-                # Fill the file system to the last byte.
-                fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-                try:
-                    while os.write(fd, b"\0" * 4096) > 0:
-                        pass
-                except OSError:
+                while os.write(fd, b"\0" * 4096) > 0:
                     pass
-                os.close(fd)
-                second = ["b%d" % i for i in range(200)]
-                publish_windows(local, "p2", second, 0)
-                wait_for(lambda: arrived(collector, second), 30, "results with a full disk")
-                m = wait_for(lambda: (lambda m: m if m.get("windrow_results_unpersisted_total", 0) > 0
-                                      else None)(agent.metrics()), 10,
-                             "results counted as kept in memory")
-                self.assertGreater(m["windrow_store_write_failures_total"], 0)
+            except OSError:
+                pass
+            os.close(fd)
+            second = ["b%d" % i for i in range(200)]
+            publish_windows(local, "p2", second, 0)
+            wait_for(lambda: arrived(collector, second), 30, "results with a full disk")
+            m = wait_for(lambda: (lambda m: m if m.get("windrow_results_unpersisted_total", 0) > 0
+                                  else None)(agent.metrics()), 10,
+                         "results counted as kept in memory")
+            self.assertGreater(m["windrow_store_write_failures_total"], 0)
 
-                os.unlink(filler)
-                third = ["c%d" % i for i in range(20)]
-                publish_windows(local, "p3", third, 0)
-                wait_for(lambda: arrived(collector, third), 20, "results after space came back")
-                agent.wait_log(r"storage writable again", 20)
-                self.assertEqual(agent.stop(), 0)
-                collector.close()
-            finally:
-                if agent:
-                    agent.stop()
-                local.stop()
-                upstream.stop()
-                subprocess.run(["umount", "-l", state], capture_output=True)
+            os.unlink(filler)
+            third = ["c%d" % i for i in range(20)]
+            publish_windows(local, "p3", third, 0)
+            wait_for(lambda: arrived(collector, third), 20, "results after space came back")
+            agent.wait_log(r"storage writable again", 20)
+            self.assertEqual(agent.stop(), 0)
 
 
 if __name__ == "__main__":

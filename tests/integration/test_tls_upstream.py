@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Broker, Collector, Windrow, Workdir, base_config, wait_for
+from harness import Lab, base_config, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STREAMS = [{"name": "temp", "match": "sensors/+/temp", "key": "{topic[1]}",
@@ -24,9 +24,11 @@ def make_certs(wd, name):
             "server_cert": d + "/server.pem", "server_key": d + "/server.key"}
 
 
-def tls_broker(wd, name, certs, port=None):
-    return Broker(wd, name, port=port, tls={"ca": certs["ca"], "cert": certs["server_cert"],
-                                             "key": certs["server_key"]})
+def server_tls(certs, server=None):
+    """A broker's TLS settings: clients verified against certs' CA, and the
+    server certificate from server (default: the same PKI)."""
+    server = server or certs
+    return {"ca": certs["ca"], "cert": server["server_cert"], "key": server["server_key"]}
 
 
 def agent_config(wd, local, upstream_port, certs):
@@ -55,82 +57,56 @@ def has_window(collector, t0, count):
 
 class TlsUpstreamTest(unittest.TestCase):
     def test_mutual_tls_exact_results(self):
-        with Workdir() as wd:
-            certs = make_certs(wd, "pki")
-            local = Broker(wd, "local").start()
-            upstream = tls_broker(wd, "upstream", certs).start()
-            agent = None
-            try:
-                collector = Collector(upstream, tls=certs)
-                agent = Windrow(wd, agent_config(wd, local, upstream.port, certs)).start()
-                agent.wait_log(r"TLS session up", 15)
-                t0 = (int(time.time()) // 10) * 10 - 60
-                publish_window(local, t0)
-                wait_for(lambda: has_window(collector, t0, 3), 15, "the window upstream over TLS")
-                r = [r for r in collector.results() if r["key"] == "dev1"][0]
-                self.assertEqual((r["sum"], r["min"], r["max"]), (6, 1, 3))
-                self.assertNotIn("plain TCP", agent.log_text())
-                self.assertEqual(agent.stop(), 0)
-                collector.close()
-            finally:
-                if agent:
-                    agent.stop()
-                local.stop()
-                upstream.stop()
+        with Lab() as lab:
+            certs = make_certs(lab.wd, "pki")
+            local = lab.broker("local")
+            upstream = lab.broker("upstream", tls=server_tls(certs))
+            collector = lab.collector(upstream, tls=certs)
+            agent = lab.agent(agent_config(lab.wd, local, upstream.port, certs))
+            agent.wait_log(r"TLS session up", 15)
+            t0 = (int(time.time()) // 10) * 10 - 60
+            publish_window(local, t0)
+            wait_for(lambda: has_window(collector, t0, 3), 15, "the window upstream over TLS")
+            r = [r for r in collector.results() if r["key"] == "dev1"][0]
+            self.assertEqual((r["sum"], r["min"], r["max"]), (6, 1, 3))
+            self.assertNotIn("plain TCP", agent.log_text())
+            self.assertEqual(agent.stop(), 0)
 
     def test_unknown_ca_refused_then_recovers_without_restart(self):
-        with Workdir() as wd:
-            good = make_certs(wd, "pki")
-            rogue = make_certs(wd, "rogue")
-            local = Broker(wd, "local").start()
+        with Lab() as lab:
+            good = make_certs(lab.wd, "pki")
+            rogue = make_certs(lab.wd, "rogue")
+            local = lab.broker("local")
             # The broker first presents a certificate windrow's CA did not sign.
-            upstream = Broker(wd, "upstream", tls={"ca": good["ca"], "cert": rogue["server_cert"],
-                                                  "key": rogue["server_key"]}).start()
-            agent = None
-            try:
-                agent = Windrow(wd, agent_config(wd, local, upstream.port, good)).start()
-                agent.wait_log(r"upstream TLS failed: certificate unknown", 15)
-                t0 = (int(time.time()) // 10) * 10 - 60
-                publish_window(local, t0)
-                wait_for(lambda: agent.metrics().get("windrow_outbox_rows", 0) >= 1, 10,
-                         "the result waiting in the outbox")
-                port = upstream.port
-                upstream.stop()
-                upstream = tls_broker(wd, "upstream-fixed", good, port=port).start()
-                collector = Collector(upstream, tls=good)
-                wait_for(lambda: has_window(collector, t0, 3), 30,
-                         "the waiting result delivered after the broker was fixed")
-                self.assertEqual(agent.stop(), 0)
-                collector.close()
-            finally:
-                if agent:
-                    agent.stop()
-                local.stop()
-                upstream.stop()
+            upstream = lab.broker("upstream", tls=server_tls(good, server=rogue))
+            agent = lab.agent(agent_config(lab.wd, local, upstream.port, good))
+            agent.wait_log(r"upstream TLS failed: certificate unknown", 15)
+            t0 = (int(time.time()) // 10) * 10 - 60
+            publish_window(local, t0)
+            wait_for(lambda: agent.metrics().get("windrow_outbox_rows", 0) >= 1, 10,
+                     "the result waiting in the outbox")
+            upstream.stop()
+            fixed = lab.broker("upstream-fixed", port=upstream.port, tls=server_tls(good))
+            collector = lab.collector(fixed, tls=good)
+            wait_for(lambda: has_window(collector, t0, 3), 30,
+                     "the waiting result delivered after the broker was fixed")
+            self.assertEqual(agent.stop(), 0)
 
     def test_unreachable_upstream_then_returns(self):
-        with Workdir() as wd:
-            certs = make_certs(wd, "pki")
-            local = Broker(wd, "local").start()
-            upstream = tls_broker(wd, "upstream", certs)  # not started yet
-            agent = None
-            try:
-                agent = Windrow(wd, agent_config(wd, local, upstream.port, certs)).start()
-                agent.wait_log(r"upstream TLS failed: connection refused", 15)
-                t0 = (int(time.time()) // 10) * 10 - 60
-                publish_window(local, t0)
-                wait_for(lambda: agent.metrics().get("windrow_outbox_rows", 0) >= 1, 10,
-                         "the result waiting in the outbox")
-                upstream.start()
-                collector = Collector(upstream, tls=certs)
-                wait_for(lambda: has_window(collector, t0, 3), 30, "the result after the broker came up")
-                self.assertEqual(agent.stop(), 0)
-                collector.close()
-            finally:
-                if agent:
-                    agent.stop()
-                local.stop()
-                upstream.stop()
+        with Lab() as lab:
+            certs = make_certs(lab.wd, "pki")
+            local = lab.broker("local")
+            upstream = lab.broker("upstream", start=False, tls=server_tls(certs))
+            agent = lab.agent(agent_config(lab.wd, local, upstream.port, certs))
+            agent.wait_log(r"upstream TLS failed: connection refused", 15)
+            t0 = (int(time.time()) // 10) * 10 - 60
+            publish_window(local, t0)
+            wait_for(lambda: agent.metrics().get("windrow_outbox_rows", 0) >= 1, 10,
+                     "the result waiting in the outbox")
+            upstream.start()
+            collector = lab.collector(upstream, tls=certs)
+            wait_for(lambda: has_window(collector, t0, 3), 30, "the result after the broker came up")
+            self.assertEqual(agent.stop(), 0)
 
 
 if __name__ == "__main__":
