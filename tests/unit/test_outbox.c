@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,22 +41,14 @@ struct fixture {
     struct wr_outbox *ob;
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
 
     if (fx == NULL)
         return -1;
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/wr-outbox-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL || wr_metrics_create(&fx->m) != WR_OK) {
+    if (wr_test_tmpdir(fx->dir, sizeof(fx->dir), "wr-outbox") != 0 ||
+        wr_metrics_create(&fx->m) != WR_OK) {
         free(fx);
         return -1;
     }
@@ -75,7 +66,7 @@ static int teardown(void **state)
     wr_metrics_destroy(fx->m);
     /* A failed fault test may leave its tmpfs mounted. */
     umount2(fx->mnt, MNT_DETACH);
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    wr_test_rmtree(fx->dir);
     free(fx);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* nftw, mkdtemp, utimensat. */
+/* utimensat. */
 #define _XOPEN_SOURCE 700
 #include "test_support.h"
 
@@ -26,8 +26,7 @@ static int fixture_setup(void **state)
 
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/wr-test-file-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (wr_test_tmpdir(f->dir, sizeof(f->dir), "wr-test-file") != 0) {
         free(f);
         return -1;
     }
@@ -35,23 +34,11 @@ static int fixture_setup(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    /* Restore write permission that a test may have taken away, so the tree can go. */
-    chmod(path, 0700);
-    return remove(path);
-}
-
 static int fixture_teardown(void **state)
 {
     struct fixture *f = *state;
 
-    /* Directories first made writable from the top, then removed depth first. */
-    chmod(f->dir, 0700);
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    wr_test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -40,22 +39,13 @@ static const char *const names_ab[] = {"temp", "hum"};
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
 
     if (fx == NULL)
         return -1;
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/wr-store-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
+    if (wr_test_tmpdir(fx->dir, sizeof(fx->dir), "wr-store") != 0) {
         free(fx);
         return -1;
     }
@@ -72,7 +62,7 @@ static int teardown(void **state)
     /* A failed fault test may leave its tmpfs mounted. */
     snprintf(mnt, sizeof(mnt), "%s/mnt", fx->dir);
     umount2(mnt, MNT_DETACH);
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    wr_test_rmtree(fx->dir);
     free(fx);
     return 0;
 }

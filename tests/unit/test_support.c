@@ -1,4 +1,11 @@
+/* nftw, mkdtemp. */
+#define _XOPEN_SOURCE 700
 #include "test_support.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 #include <string.h>
 
@@ -77,4 +84,29 @@ int wr_test_alloc_teardown(void **state)
     (void)state;
     wr_test_alloc_uninstall();
     return 0;
+}
+
+int wr_test_tmpdir(char *dir, size_t len, const char *prefix)
+{
+    int n = snprintf(dir, len, "/tmp/%s-XXXXXX", prefix);
+
+    if (n < 0 || (size_t)n >= len)
+        return -1;
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    chmod(path, 0700);
+    return remove(path);
+}
+
+void wr_test_rmtree(const char *dir)
+{
+    /* The top first, so that the walk can enter it; then depth first. */
+    chmod(dir, 0700);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

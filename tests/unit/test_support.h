@@ -34,6 +34,12 @@ void wr_test_alloc_fail_at(long nth);
 /** Number of allocations attempted since install or the last fail_at. */
 long wr_test_alloc_count(void);
 
+/** Make a fresh directory "/tmp/<prefix>-XXXXXX" in dir. Returns 0, or -1 on failure. */
+int wr_test_tmpdir(char *dir, size_t len, const char *prefix);
+
+/** Remove a directory tree, first giving back write permission a test may have taken. */
+void wr_test_rmtree(const char *dir);
+
 /** cmocka setup/teardown wrappers for the two calls above. */
 int wr_test_alloc_setup(void **state);
 int wr_test_alloc_teardown(void **state);
