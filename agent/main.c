@@ -7,13 +7,18 @@
 #include <string.h>
 
 #include "pipeline.h"
+#include "plat_file.h"
 #include "plat_log.h"
 #include "plat_mem.h"
+#include "plat_notify.h"
 #include "plat_signal.h"
+#include "plat_time.h"
 #include "wr_config.h"
 #include "wr_error.h"
 
 #define SHUTDOWN_FLUSH_MS 5000u
+
+static const char *stall_file; /* WINDROW_TEST_STALL_FILE, test-only */
 
 static void usage(FILE *out)
 {
@@ -70,20 +75,36 @@ static int print_config(const char *path)
 
 static bool stop_requested(void *ctx)
 {
+    struct plat_notify *notify = ctx;
+    static uint64_t next_ping_mono_ms;
+    uint64_t interval_ms = plat_notify_watchdog_interval_ms(notify);
     int which = PLAT_SIGNAL_NONE;
 
-    (void)ctx;
+    /* Test-only fault point: while this file exists the loop is stuck here,
+     * as a pipeline wedged in a stage would be. Never set in production. */
+    while (stall_file != NULL && plat_file_exists(stall_file))
+        plat_sleep_ms(50);
+    /* The pipeline loop polls this between passes, so a stalled loop stops
+     * the pings and systemd's watchdog restarts the agent. */
+    if (interval_ms > 0 && plat_time_mono_ms() >= next_ping_mono_ms) {
+        plat_notify_watchdog(notify);
+        next_ping_mono_ms = plat_time_mono_ms() + interval_ms / 2;
+    }
     if (plat_signal_wait(0, &which) != WR_OK)
         return false;
     if (which == PLAT_SIGNAL_HUP)
         PLAT_WARN("main", "SIGHUP: live reload is not implemented yet; restart to apply a config");
-    return which == PLAT_SIGNAL_TERM;
+    if (which != PLAT_SIGNAL_TERM)
+        return false;
+    plat_notify_stopping(notify);
+    return true;
 }
 
 static int run(const char *path)
 {
     struct wr_config *cfg = NULL;
     struct wr_pipeline *p = NULL;
+    struct plat_notify *notify = NULL;
     int level;
     int rc;
 
@@ -94,6 +115,8 @@ static int run(const char *path)
     /* Before any thread exists, so that Paho's threads inherit the blocked mask. */
     rc = plat_signal_install();
     if (rc == WR_OK)
+        rc = plat_notify_open(&notify);
+    if (rc == WR_OK)
         rc = wr_pipeline_create(cfg, &p);
     if (rc == WR_OK && getenv("WINDROW_TEST_EVENT_DELAY_US") != NULL) {
         /* Test-only knob (see wr_pipeline_set_test_delay_us); never set in production. */
@@ -102,14 +125,21 @@ static int run(const char *path)
         PLAT_WARN("main", "test setting: %u us of extra work per event", us);
         wr_pipeline_set_test_delay_us(p, us);
     }
+    if (rc == WR_OK && getenv("WINDROW_TEST_STALL_FILE") != NULL) {
+        stall_file = getenv("WINDROW_TEST_STALL_FILE");
+        PLAT_WARN("main", "test setting: the loop stalls while %s exists", stall_file);
+    }
     if (rc == WR_OK) {
         PLAT_INFO("main", "windrow %s running as %s with %zu stream(s)", WINDROW_VERSION,
                   cfg->agent.id, cfg->n_streams);
-        rc = wr_pipeline_run(p, stop_requested, NULL, SHUTDOWN_FLUSH_MS);
+        /* State is restored and the store open: systemd may order dependants after us. */
+        plat_notify_ready(notify, "running");
+        rc = wr_pipeline_run(p, stop_requested, notify, SHUTDOWN_FLUSH_MS);
     }
     if (rc != WR_OK)
         PLAT_ERROR("main", "cannot run: %s", wr_strerror(rc));
     wr_pipeline_destroy(p);
+    plat_notify_close(notify);
     wr_config_free(cfg);
     if (rc == WR_OK)
         PLAT_INFO("main", "stopped cleanly");
