@@ -132,6 +132,8 @@ bool wr_pipeline__on_message(void *ctx, const char *topic, size_t topic_len, con
     static struct plat_log_limiter unknown_lim;
     struct wr_pipeline *p = ctx;
     uint32_t drops[WR_DROP_REASON_COUNT] = {0};
+    const struct wr_decode_spec *matching[WR_DECODE_MAX_SPECS];
+    size_t n_matching = 0;
     size_t cap = plat_queue_capacity(p->events);
     size_t n = 0;
     size_t dropped = 0;
@@ -141,19 +143,18 @@ bool wr_pipeline__on_message(void *ctx, const char *topic, size_t topic_len, con
 
     if (cap > EVENTS_PER_MESSAGE)
         cap = EVENTS_PER_MESSAGE;
-    for (size_t s = 0; s < p->cfg->n_streams; s++) {
+    /* Every matching stream is decoded from one reading of the payload. */
+    for (size_t s = 0; s < p->cfg->n_streams; s++)
+        if (wr_topic_match(p->filters[s], topic, topic_len))
+            matching[n_matching++] = &p->specs[s];
+    matched = n_matching > 0;
+    if (matched) {
         struct wr_decode_result res;
 
-        if (!wr_topic_match(p->filters[s], topic, topic_len))
-            continue;
-        matched = true;
-        if (wr_decode_message(&p->specs[s], topic, topic_len, payload, payload_len,
-                              p->scratch + n, cap - n, &res) == WR_E_NOMEM) {
-            /* Out of memory while parsing: not the payload's fault; offer it again later. */
-            plat_sleep_ms(1);
-            return false;
-        }
-        n += res.n_events;
+        /* Only bad arguments fail, and the specs were checked when they were built. */
+        (void)wr_decode_message_multi(matching, n_matching, topic, topic_len, payload,
+                                      payload_len, p->scratch, cap, &res);
+        n = res.n_events;
         for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++) {
             drops[r] += res.drops[r];
             dropped += res.drops[r];

@@ -1,4 +1,5 @@
 #include "decode.h"
+#include "decode_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -286,6 +287,76 @@ static void test_decode_json_malformed(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         want_drop(&spec, bad[i], WR_DROP_MALFORMED);
+}
+
+/* The JSON reader is RFC 8259 strict, and reads escapes in names and values. */
+static void test_decode_json_strict(void **state)
+{
+    static const char *const bad[] = {
+        "{\"value\":01}",
+        "{\"value\":1.}",
+        "{\"value\":-}",
+        "{\"value\":.5}",
+        "{\"value\":+1}",
+        "{\"value\":1e}",
+        "{\"value\":1,\"x\":tru}",
+        "{\"value\":\"a\tb\"}",
+        "{\"value\":\"\\x\"}",
+        "{\"value\":\"\\ud800\"}",
+        "{\"value\":\"\\udc00x\"}",
+        "{\"value\":\"\\u12g4\"}",
+        "{\"value\":1,\"x\":[1 2]}",
+        "{\"value\":1,\"x\":{\"a\" 1}}",
+        "{\"value\":1 \"x\":2}",
+        "{\"value\":1,\"x\":[1,]}",
+        "{\"value\":\"unterminated}",
+    };
+    struct wr_decode_spec spec = base_spec();
+    struct wr_event ev;
+    char deep[2100];
+    size_t k = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        want_drop(&spec, bad[i], WR_DROP_MALFORMED);
+    /* The first member of a name counts; escaped names match their decoded text. */
+    want_value(&spec, "{\"value\":1,\"value\":2}", 1.0);
+    want_value(&spec, "{\"va\\u006cue\":3}", 3.0);
+    want_value(&spec, "{\"value\":\"\\u0032\\u0031.5\"}", 21.5);
+    want_value(&spec, "{\"value\":\"\\t 4 \\n\"}", 4.0);
+    want_drop(&spec, "{\"value\":\"4\\u0020 5\"}", WR_DROP_NO_VALUE);
+    want_value(&spec,
+               "{\"value\":-0.0e+0,\"x\":[true,false,null,{\"y\":[{}]}],\"s\":\"\\ud83d\\ude00\"}",
+               0.0);
+    want_time(&spec, "{\"value\":1,\"ts\":\"2026-11-24T07:05:00\\u005a\"}", 1795503900000);
+    /* Exact conversion on both sides of the fast path. */
+    want_value(&spec, "{\"value\":0.1}", 0.1);
+    want_value(&spec, "{\"value\":123456789012345678901234567890}",
+               123456789012345678901234567890.0);
+    want_value(&spec, "{\"value\":9007199254740993}", 9007199254740993.0);
+    want_value(&spec, "{\"value\":1.7976931348623157e308}", 1.7976931348623157e308);
+    want_value(&spec, "{\"value\":4.9e-324}", 4.9e-324);
+    /* Nesting: 1000 levels in all (the object and 999 arrays) are fine, 1001 are not. */
+    for (int levels = 999; levels <= 1000; levels++) {
+        k = 0;
+        memcpy(deep, "{\"value\":1,\"x\":", 15);
+        k = 15;
+        for (int i = 0; i < levels; i++)
+            deep[k++] = '[';
+        for (int i = 0; i < levels; i++)
+            deep[k++] = ']';
+        deep[k++] = '}';
+        deep[k] = '\0';
+        if (levels == 999)
+            want_event(&spec, deep, &ev);
+        else
+            want_drop(&spec, deep, WR_DROP_MALFORMED);
+    }
+    /* A must-understand label spelled with an escape is still one. */
+    spec.key_template = "{name}";
+    want_drop(&spec, "[{\"n\":\"a\",\"v\":1,\"x\\u005f\":1}]", WR_DROP_MALFORMED);
+    want_event(&spec, "[{\"\\u006e\":\"a\",\"\\u0076\":1}]", &ev);
+    assert_string_equal(ev.key, "a");
 }
 
 static void test_decode_json_value_types(void **state)
@@ -800,51 +871,301 @@ static void test_decode_invalid_args(void **state)
     assert_string_equal(events[0].key, "const");
 }
 
-static void test_decode_alloc_failure(void **state)
+/*
+ * The decoder allocates nothing, on any path: with every plat allocation
+ * counted (and made to fail), decoding each form, good and bad, for one and
+ * for several streams, attempts none.
+ */
+static void test_decode_no_allocation(void **state)
 {
-    static const char pack[] = "[{\"bn\":\"d/\",\"bt\":1700000000,\"n\":\"a\",\"v\":1},"
-                               "{\"n\":\"b\",\"v\":2,\"t\":1},{\"n\":\"c\",\"vs\":\"x\"}]";
-    static const char object[] = "{\"value\":\"5\",\"ts\":\"2026-11-24T07:05:00Z\"}";
-    struct wr_decode_spec spec = base_spec();
+    static const char *const payloads[] = {
+        "[{\"bn\":\"d/\",\"bt\":1700000000,\"n\":\"a\",\"v\":1},"
+        "{\"n\":\"b\",\"v\":2,\"t\":1},{\"n\":\"c\",\"vs\":\"x\"}]",
+        "{\"value\":\"5\",\"ts\":\"2026-11-24T07:05:00Z\"}",
+        "{\"ts\":1700000000123,\"value\":21.5,\"extra\":{\"a\":[1,2,{\"b\":null}]}}",
+        "{\"value\":\"\\u0032\\u0031.5\",\"ts\":\"2026-11-24T07:05:00\\u005a\"}",
+        "2.5",
+        "1.00000000000000000000000001e-300",
+        "[{\"n\":\"a\",\"v\":1},]",
+        "{\"value\":1",
+        "nan",
+    };
+    struct wr_decode_spec a = base_spec();
+    struct wr_decode_spec b = base_spec();
+    const struct wr_decode_spec *both[] = {&a, &b};
     struct wr_event events[MAX_EVENTS];
     struct wr_decode_result res;
-    long n;
-    int rc;
+    size_t produced = 0;
 
     (void)state;
-    spec.key_template = "{name}";
-    for (n = 1;; n++) {
-        wr_test_alloc_fail_at(n);
-        rc = wr_decode_message(&spec, "t", 1, pack, strlen(pack), events, MAX_EVENTS, &res);
-        if (rc == WR_OK)
-            break;
-        assert_int_equal(rc, WR_E_NOMEM);
-        assert_int_equal(res.n_events, 0);
-        assert_int_equal(total_drops(&res), 0);
-    }
-    assert_true(n > 1); /* the parser did allocate, so failures were exercised */
-    assert_int_equal(res.n_events, 2);
-    assert_int_equal(res.drops[WR_DROP_NO_VALUE], 1);
-    assert_string_equal(events[1].key, "d/b");
-
-    spec.key_template = "{topic}";
-    for (n = 1;; n++) {
-        wr_test_alloc_fail_at(n);
-        rc = wr_decode_message(&spec, "t", 1, object, strlen(object), events, MAX_EVENTS, &res);
-        if (rc == WR_OK)
-            break;
-        assert_int_equal(rc, WR_E_NOMEM);
-        assert_int_equal(total_drops(&res), 0);
-    }
-    assert_int_equal(res.n_events, 1);
-    assert_int_equal(events[0].time_ms, 1795503900000);
-
-    /* The bare number form does not allocate at all. */
+    a.key_template = "{name}";
+    b.key_template = "{topic[1]}-{name}";
+    b.value_field = "v";
+    b.time_field = "t";
     wr_test_alloc_fail_at(1);
-    assert_int_equal(wr_decode_message(&spec, "t", 1, "2.5", 3, events, MAX_EVENTS, &res), WR_OK);
-    assert_int_equal(res.n_events, 1);
+    for (int round = 0; round < 100; round++) {
+        for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+            const char *pl = payloads[i];
+
+            assert_int_equal(
+                wr_decode_message(&a, "s/d/t", 5, pl, strlen(pl), events, MAX_EVENTS, &res), WR_OK);
+            produced += res.n_events;
+            assert_int_equal(wr_decode_message_multi(both, 2, "s/d/t", 5, pl, strlen(pl), events,
+                                                     MAX_EVENTS, &res),
+                             WR_OK);
+            produced += res.n_events;
+        }
+    }
+    assert_true(produced > 0); /* events were made, so the paths that matter ran */
     assert_int_equal(wr_test_alloc_count(), 0);
     wr_test_alloc_fail_at(0);
+}
+
+/* Sum of drops, and the events of one stream, from decoding for that spec alone. */
+struct single {
+    struct wr_event events[MAX_EVENTS];
+    struct wr_decode_result res;
+};
+
+/*
+ * Decoding for several streams gives what decoding for each alone gives:
+ * per stream the same events in the same order, and the drops summed.
+ */
+static void want_multi_equals_singles(const struct wr_decode_spec *const *specs, size_t n,
+                                      const char *payload)
+{
+    struct wr_event events[MAX_EVENTS * 4];
+    struct wr_decode_result res;
+    uint32_t drops[WR_DROP_REASON_COUNT] = {0};
+    size_t total = 0;
+
+    assert_int_equal(wr_decode_message_multi(specs, n, "site/dev42/temp", 15, payload,
+                                             strlen(payload), events, MAX_EVENTS * 4, &res),
+                     WR_OK);
+    for (size_t s = 0; s < n; s++) {
+        struct single one;
+        size_t k = 0;
+
+        assert_int_equal(decode(specs[s], payload, one.events, &one.res), WR_OK);
+        for (int r = 0; r < WR_DROP_REASON_COUNT; r++)
+            drops[r] += one.res.drops[r];
+        total += one.res.n_events;
+        for (size_t i = 0; i < res.n_events; i++) {
+            if (events[i].stream != specs[s]->stream)
+                continue;
+            if (k >= one.res.n_events)
+                fail_msg("payload '%s': stream %u has extra events", payload,
+                         (unsigned)specs[s]->stream);
+            assert_string_equal(events[i].key, one.events[k].key);
+            assert_true(events[i].value == one.events[k].value);
+            assert_int_equal(events[i].has_time, one.events[k].has_time);
+            assert_int_equal(events[i].time_ms, one.events[k].time_ms);
+            k++;
+        }
+        if (k != one.res.n_events)
+            fail_msg("payload '%s': stream %u lost events", payload, (unsigned)specs[s]->stream);
+    }
+    assert_int_equal(res.n_events, total);
+    for (int r = 0; r < WR_DROP_REASON_COUNT; r++)
+        if (res.drops[r] != drops[r])
+            fail_msg("payload '%s': %s %u, singles %u", payload,
+                     wr_drop_reason_name((enum wr_drop_reason)r), (unsigned)res.drops[r],
+                     (unsigned)drops[r]);
+}
+
+/*
+ * One object, several streams reading different value and time members with
+ * different key templates, one of them in another form: one reading of the
+ * payload serves them all.
+ */
+static void test_decode_multi_object_parsed_once(void **state)
+{
+    static const char payload[] = "{\"v\":1.5,\"temp\":\"22\",\"ts\":1700000000,"
+                                  "\"when\":\"2026-11-24T07:05:00Z\",\"v\":99}";
+    struct wr_decode_spec a = base_spec();
+    struct wr_decode_spec b = base_spec();
+    struct wr_decode_spec c = base_spec();
+    struct wr_decode_spec d = base_spec();
+    struct wr_decode_spec e = base_spec();
+    const struct wr_decode_spec *specs[] = {&a, &b, &c, &d, &e};
+    struct wr_event events[MAX_EVENTS];
+    struct wr_decode_result res;
+    uint64_t reads;
+
+    (void)state;
+    a.stream = 0;
+    a.value_field = "v";
+    a.time_field = "ts";
+    a.time_unit = WR_TIME_S;
+    a.key_template = "{topic[1]}";
+    b.stream = 1;
+    b.value_field = "temp";
+    b.time_field = "when";
+    b.key_template = "b-{topic[2]}";
+    c.stream = 2;
+    c.value_field = "missing"; /* no such member */
+    d.stream = 3;
+    d.format = WR_FORMAT_NUMBER; /* an object is not a number */
+    e.stream = 4;
+    e.value_field = "v";
+    e.time_field = NULL;
+    e.key_template = "{topic}";
+
+    reads = wr_decode__json_reads();
+    assert_int_equal(wr_decode_message_multi(specs, 5, "site/dev42/temp", 15, payload,
+                                             strlen(payload), events, MAX_EVENTS, &res),
+                     WR_OK);
+    assert_int_equal(wr_decode__json_reads() - reads, 1);
+    assert_int_equal(res.n_events, 3);
+    assert_int_equal(res.drops[WR_DROP_NO_VALUE], 1);
+    assert_int_equal(res.drops[WR_DROP_MALFORMED], 1);
+    assert_int_equal(total_drops(&res), 2);
+    /* Streams in the order given; the first "v" member counts. */
+    assert_int_equal(events[0].stream, 0);
+    assert_string_equal(events[0].key, "dev42");
+    assert_true(events[0].value == 1.5);
+    assert_int_equal(events[0].time_ms, 1700000000000);
+    assert_int_equal(events[1].stream, 1);
+    assert_string_equal(events[1].key, "b-temp");
+    assert_true(events[1].value == 22.0);
+    assert_int_equal(events[1].time_ms, 1795503900000);
+    assert_int_equal(events[2].stream, 4);
+    assert_string_equal(events[2].key, "site/dev42/temp");
+    assert_false(events[2].has_time);
+
+    want_multi_equals_singles(specs, 5, payload);
+}
+
+/*
+ * One SenML pack for two SenML streams with different key templates and an
+ * object stream: read once, each record interpreted once and keyed per
+ * stream, record by record.
+ */
+static void test_decode_multi_senml_parsed_once(void **state)
+{
+    static const char pack[] = "[{\"bn\":\"dev1/\",\"bt\":1.7e9,\"n\":\"temp\",\"v\":21.5},"
+                               "{\"n\":\"hum\",\"v\":40,\"t\":1},{\"n\":\"x\",\"vs\":\"on\"}]";
+    struct wr_decode_spec a = base_spec();
+    struct wr_decode_spec b = base_spec();
+    struct wr_decode_spec c = base_spec();
+    const struct wr_decode_spec *specs[] = {&a, &b, &c};
+    struct wr_event events[MAX_EVENTS];
+    struct wr_decode_result res;
+    uint64_t reads;
+
+    (void)state;
+    a.stream = 0;
+    a.key_template = "{name}";
+    b.stream = 1;
+    b.format = WR_FORMAT_SENML;
+    b.key_template = "{topic[0]}:{name}";
+    c.stream = 2;
+    c.format = WR_FORMAT_JSON; /* a pack is not an object */
+
+    reads = wr_decode__json_reads();
+    assert_int_equal(wr_decode_message_multi(specs, 3, "site/dev42/temp", 15, pack, strlen(pack),
+                                             events, MAX_EVENTS, &res),
+                     WR_OK);
+    assert_int_equal(wr_decode__json_reads() - reads, 1);
+    assert_int_equal(res.n_events, 4);
+    assert_int_equal(res.drops[WR_DROP_NO_VALUE], 2); /* the vs record, once per SenML stream */
+    assert_int_equal(res.drops[WR_DROP_MALFORMED], 1);
+    assert_int_equal(total_drops(&res), 3);
+    assert_int_equal(events[0].stream, 0);
+    assert_string_equal(events[0].key, "dev1/temp");
+    assert_int_equal(events[1].stream, 1);
+    assert_string_equal(events[1].key, "site:dev1/temp");
+    assert_true(events[1].value == 21.5);
+    assert_int_equal(events[1].time_ms, 1700000000000);
+    assert_string_equal(events[2].key, "dev1/hum");
+    assert_string_equal(events[3].key, "site:dev1/hum");
+    assert_int_equal(events[3].time_ms, 1700000001000);
+
+    /* The event array bounds the message as a whole. */
+    assert_int_equal(wr_decode_message_multi(specs, 3, "site/dev42/temp", 15, pack, strlen(pack),
+                                             events, 3, &res),
+                     WR_OK);
+    assert_int_equal(res.n_events, 3);
+    assert_int_equal(res.drops[WR_DROP_TOO_MANY_RECORDS], 1);
+    assert_string_equal(events[2].key, "dev1/hum");
+
+    /* A pack broken at its end yields nothing, for every SenML stream. */
+    assert_int_equal(wr_decode_message_multi(specs, 3, "site/dev42/temp", 15, pack,
+                                             strlen(pack) - 1, events, MAX_EVENTS, &res),
+                     WR_OK);
+    assert_int_equal(res.n_events, 0);
+    assert_int_equal(res.drops[WR_DROP_MALFORMED], 3);
+    assert_int_equal(total_drops(&res), 3);
+
+    want_multi_equals_singles(specs, 3, pack);
+}
+
+/* Over a mixed set of payloads, several streams at once equal each stream alone. */
+static void test_decode_multi_equals_single(void **state)
+{
+    static const char *const payloads[] = {
+        "21.5",
+        "nan",
+        "",
+        "{\"value\":1,\"ts\":\"2026-11-24T07:05:00Z\",\"v\":2,\"t\":1700000000123}",
+        "{\"value\":\"1e999\",\"v\":true}",
+        "{\"value\":1,\"ts\":\"bad\",\"v\":\"3\",\"t\":-1}",
+        "{\"value\":1,}",
+        "[{\"bn\":\"a/\",\"n\":\"x\",\"v\":1},{\"n\":\"bad "
+        "name\",\"v\":2},5,{\"n\":\"y\",\"s\":3}]",
+        "[{\"n\":\"x\",\"v\":1,\"x_\":0},{\"bt\":\"no\",\"n\":\"z\",\"v\":1}]",
+        "[]",
+        "[1,",
+        "12345678901234567890",
+    };
+    struct wr_decode_spec specs_v[6];
+    const struct wr_decode_spec *specs[6];
+
+    (void)state;
+    for (size_t i = 0; i < 6; i++) {
+        specs_v[i] = base_spec();
+        specs_v[i].stream = (uint16_t)i;
+        specs[i] = &specs_v[i];
+    }
+    specs_v[1].value_field = "v";
+    specs_v[1].time_field = "t";
+    specs_v[1].key_template = "{topic[1]}/{name}";
+    specs_v[2].format = WR_FORMAT_NUMBER;
+    specs_v[3].format = WR_FORMAT_SENML;
+    specs_v[3].key_template = "{name}";
+    specs_v[4].format = WR_FORMAT_JSON;
+    specs_v[4].time_unit = WR_TIME_MS;
+    specs_v[5].max_payload_bytes = 10;
+    for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++)
+        want_multi_equals_singles(specs, 6, payloads[i]);
+}
+
+static void test_decode_multi_invalid_args(void **state)
+{
+    struct wr_decode_spec a = base_spec();
+    struct wr_decode_spec bad = base_spec();
+    const struct wr_decode_spec *specs[] = {&a, &bad};
+    const struct wr_decode_spec *with_null[] = {&a, NULL};
+    struct wr_event events[MAX_EVENTS];
+    struct wr_decode_result res;
+
+    (void)state;
+    bad.key_template = NULL;
+    assert_int_equal(wr_decode_message_multi(specs, 2, "t", 1, "1", 1, events, 1, &res),
+                     WR_E_INVAL);
+    assert_int_equal(total_drops(&res), 0);
+    assert_int_equal(wr_decode_message_multi(with_null, 2, "t", 1, "1", 1, events, 1, &res),
+                     WR_E_INVAL);
+    assert_int_equal(wr_decode_message_multi(NULL, 1, "t", 1, "1", 1, events, 1, &res), WR_E_INVAL);
+    assert_int_equal(
+        wr_decode_message_multi(specs, WR_DECODE_MAX_SPECS + 1, "t", 1, "1", 1, events, 1, &res),
+        WR_E_INVAL);
+    assert_int_equal(wr_decode_message_multi(specs, 1, "t", 1, "1", 1, events, 1, NULL),
+                     WR_E_INVAL);
+    /* No streams: nothing to do, nothing counted. */
+    assert_int_equal(wr_decode_message_multi(NULL, 0, "t", 1, "1", 1, events, 1, &res), WR_OK);
+    assert_int_equal(res.n_events, 0);
+    assert_int_equal(total_drops(&res), 0);
 }
 
 int main(void)
@@ -860,6 +1181,7 @@ int main(void)
         cmocka_unit_test(test_decode_auto_detection),
         cmocka_unit_test(test_decode_forced_formats),
         cmocka_unit_test(test_decode_json_malformed),
+        cmocka_unit_test(test_decode_json_strict),
         cmocka_unit_test(test_decode_json_value_types),
         cmocka_unit_test(test_decode_json_time_units),
         cmocka_unit_test(test_decode_json_time_rfc3339),
@@ -875,8 +1197,12 @@ int main(void)
         cmocka_unit_test(test_decode_key_template),
         cmocka_unit_test(test_decode_bad_key),
         cmocka_unit_test(test_decode_invalid_args),
-        cmocka_unit_test_setup_teardown(test_decode_alloc_failure, wr_test_alloc_setup,
+        cmocka_unit_test_setup_teardown(test_decode_no_allocation, wr_test_alloc_setup,
                                         wr_test_alloc_teardown),
+        cmocka_unit_test(test_decode_multi_object_parsed_once),
+        cmocka_unit_test(test_decode_multi_senml_parsed_once),
+        cmocka_unit_test(test_decode_multi_equals_single),
+        cmocka_unit_test(test_decode_multi_invalid_args),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
