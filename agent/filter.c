@@ -73,7 +73,9 @@ struct wr_filter {
     struct staged *staged;
     uint32_t max_batch;
     uint32_t n_staged;
-    uint64_t staged_untracked; /* events accepted this batch with no room to stage */
+    uint64_t staged_untracked;   /* events accepted this batch with no room to stage */
+    uint64_t staged_heartbeats;  /* events let through this batch by max_silence_ms */
+    uint64_t heartbeats_untaken; /* committed heartbeats not yet returned by take_heartbeats */
 
     struct wr_filter_stats stats;
 };
@@ -246,8 +248,17 @@ static struct staged *find_staged(struct wr_filter *f, uint32_t hash, uint16_t s
  * plain rate limit, independent of the value: an event too soon is counted
  * as such even when its value also happens to sit inside the deadband.
  */
+/*
+ * max_silence_ms overrides only the deadband: a value inside the deadband
+ * is a real, new reading of a flat signal, and letting one through now and
+ * then shows the key is alive. The interval is a rate limit the operator
+ * asked for, and a dedup hit is a redelivery of a reading already counted,
+ * so neither is overridden. silent_ms is the monotonic time since the key's
+ * last accepted event.
+ */
 static bool passes_state(const struct wr_filter_config *c, const struct key_state *st,
-                         const struct wr_event *ev, enum wr_drop_reason *reason)
+                         const struct wr_event *ev, uint64_t silent_ms, bool *heartbeat,
+                         enum wr_drop_reason *reason)
 {
     int64_t last_ms;
 
@@ -272,6 +283,10 @@ static bool passes_state(const struct wr_filter_config *c, const struct key_stat
         return false;
     }
     if (c->deadband > 0.0 && fabs(ev->value - st->value[st->newest]) < c->deadband) {
+        if (c->max_silence_ms > 0 && silent_ms >= c->max_silence_ms) {
+            *heartbeat = true;
+            return true;
+        }
         *reason = WR_DROP_FILTER_DEADBAND;
         return false;
     }
@@ -296,6 +311,8 @@ bool wr_filter_check(struct wr_filter *f, const struct wr_event *ev, uint64_t no
     enum wr_drop_reason ignored;
     const struct wr_filter_config *c;
     const struct key_state *prev = NULL;
+    uint64_t prev_mono_ms = 0;
+    bool heartbeat = false;
     struct staged *sg;
     uint32_t e = NONE;
     uint32_t hash;
@@ -321,14 +338,21 @@ bool wr_filter_check(struct wr_filter *f, const struct wr_event *ev, uint64_t no
     sg = find_staged(f, hash, ev->stream, ev->key, len);
     if (sg != NULL) {
         prev = &sg->st;
+        prev_mono_ms = sg->now_mono_ms;
     } else {
         e = table_find(f, hash, ev->stream, ev->key, len);
         /* An expired entry is this key's own slot; its state is forgotten, the slot reused. */
-        if (e != NONE && !expired(f, e, now_mono_ms))
+        if (e != NONE && !expired(f, e, now_mono_ms)) {
             prev = &f->entries[e].st;
+            prev_mono_ms = f->entries[e].accepted_mono_ms;
+        }
     }
-    if (prev != NULL && !passes_state(c, prev, ev, reason))
+    if (prev != NULL &&
+        !passes_state(c, prev, ev, now_mono_ms >= prev_mono_ms ? now_mono_ms - prev_mono_ms : 0,
+                      &heartbeat, reason))
         return false;
+    if (heartbeat)
+        f->staged_heartbeats++;
 
     if (sg == NULL) {
         if (f->n_staged == f->max_batch) {
@@ -393,8 +417,22 @@ void wr_filter_commit(struct wr_filter *f)
         table_insert(f, sg->st.hash, e);
     }
     f->stats.untracked += f->staged_untracked;
+    f->stats.heartbeats += f->staged_heartbeats;
+    f->heartbeats_untaken += f->staged_heartbeats;
     f->n_staged = 0;
     f->staged_untracked = 0;
+    f->staged_heartbeats = 0;
+}
+
+uint64_t wr_filter_take_heartbeats(struct wr_filter *f)
+{
+    uint64_t n;
+
+    if (f == NULL)
+        return 0;
+    n = f->heartbeats_untaken;
+    f->heartbeats_untaken = 0;
+    return n;
 }
 
 void wr_filter_rollback(struct wr_filter *f)
@@ -403,6 +441,7 @@ void wr_filter_rollback(struct wr_filter *f)
         return;
     f->n_staged = 0;
     f->staged_untracked = 0;
+    f->staged_heartbeats = 0;
 }
 
 struct wr_filter_stats wr_filter_stats(const struct wr_filter *f)
@@ -479,6 +518,10 @@ int wr_filter_create(const struct wr_filter_params *params, struct wr_filter **o
             any_stateful = true;
             if (horizon_ms != 0 && horizon_ms < c->min_interval_ms)
                 horizon_ms = c->min_interval_ms;
+            /* One more millisecond, so that an event exactly at the silence is counted as
+             * the heartbeat it is rather than as the first event of an expired key. */
+            if (horizon_ms != 0 && c->max_silence_ms > 0 && horizon_ms <= c->max_silence_ms)
+                horizon_ms = (uint64_t)c->max_silence_ms + 1u;
         }
     }
     if (any_stateful && (params->max_keys == 0 || params->max_keys > WR_FILTER_MAX_KEYS))

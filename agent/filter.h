@@ -21,8 +21,15 @@
  *                   definition)                           -> WR_DROP_FILTER_INTERVAL
  *   - deadband:     |value - last accepted value| < deadband
  *                                                         -> WR_DROP_FILTER_DEADBAND
- * checked in that order; the first that fails names the reason. The first
- * event of a key always passes the three stateful checks. Only accepted
+ * checked in that order; the first that fails names the reason. Then
+ *   - heartbeat:    with max_silence_ms > 0, an event the deadband would drop
+ *                   is accepted instead when the key's last accepted event
+ *                   was at least max_silence_ms ago (monotonic now_mono_ms),
+ *                   so a flat signal still shows it is alive; it counts in
+ *                   wr_filter_stats.heartbeats. Only the deadband is
+ *                   overridden: the interval is a rate limit, and a dedup hit
+ *                   is a redelivery of a reading already counted.
+ * The first event of a key always passes the three stateful checks. Only accepted
  * events update a key's state.
  *
  * Transactions. wr_filter_check stages the state change of an accepted
@@ -65,17 +72,18 @@ struct wr_filter_params {
     uint32_t max_batch;  /* distinct keys staged between commits, > 0: use at least the most
                             events the caller checks per message; further keys go untracked */
     uint64_t horizon_ms; /* key state expires this long after its last accepted event; 0 =
-                            never. Raised to the largest min_interval_ms so that expiry never
-                            shortens an interval. */
+                            never. Raised to the largest min_interval_ms and max_silence_ms so
+                            that expiry never shortens an interval or hides a heartbeat. */
 };
 
 #define WR_FILTER_MAX_KEYS (1u << 26)
 
 struct wr_filter_stats {
-    uint64_t untracked; /* accepted events whose key could not get state (table or batch full) */
-    uint64_t evicted;   /* expired keys whose slot went to another key */
-    uint32_t keys;      /* keys holding state now (expired ones included until reused) */
-    uint32_t max_keys;  /* the table's capacity */
+    uint64_t untracked;  /* accepted events whose key could not get state (table or batch full) */
+    uint64_t evicted;    /* expired keys whose slot went to another key */
+    uint64_t heartbeats; /* committed events let through by max_silence_ms */
+    uint32_t keys;       /* keys holding state now (expired ones included until reused) */
+    uint32_t max_keys;   /* the table's capacity */
 };
 
 /**
@@ -110,6 +118,12 @@ bool wr_filter_check(struct wr_filter *f, const struct wr_event *ev, uint64_t no
  * NULL does nothing.
  */
 void wr_filter_commit(struct wr_filter *f);
+
+/**
+ * Heartbeats committed since the last call (for the events_heartbeat
+ * counter); 0 for NULL f.
+ */
+uint64_t wr_filter_take_heartbeats(struct wr_filter *f);
 
 /**
  * Discard every change staged since the last commit or rollback: the

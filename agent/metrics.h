@@ -19,6 +19,7 @@
     X(EVENTS_RECEIVED, "events_received_total", "events decoded or dropped while decoding")        \
     X(EVENTS_AGGREGATED, "events_aggregated_total", "events folded into a window")                 \
     X(EVENTS_REVISED, "events_revised_total", "late events folded into a revision")                \
+    X(EVENTS_HEARTBEAT, "events_heartbeat_total", "events let through by filter.max_silence_ms")   \
     X(RESULTS_EMITTED, "results_emitted_total", "window results (incl. revisions) emitted")        \
     X(RESULTS_ACKED, "results_acked_total", "results acknowledged by the upstream broker")         \
     X(MESSAGES_SENT, "upstream_messages_sent_total", "upstream messages published")               \

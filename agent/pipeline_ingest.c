@@ -106,6 +106,7 @@ static bool admit(struct wr_pipeline *p, uint32_t *drops, size_t *n, uint64_t mo
         return false;
     }
     wr_filter_commit(p->filter);
+    wr_metrics_add(p->metrics, WR_C_EVENTS_HEARTBEAT, wr_filter_take_heartbeats(p->filter));
     *n = kept;
     return true;
 }

@@ -273,6 +273,7 @@ static const struct wr_cfg__field filter_fields[] = {
     NUM_ROW(S, WR_CFG__DOUBLE, "deadband", filter.deadband, 0, DBL_MAX, 0),
     NUM_ROW(S, WR_CFG__U32, "min_interval_ms", filter.min_interval_ms, 0, 86400000, 0),
     NUM_ROW(S, WR_CFG__BOOL, "dedup", filter.dedup, 0, 1, 0),
+    NUM_ROW(S, WR_CFG__U32, "max_silence_ms", filter.max_silence_ms, 0, 86400000, 0),
     END_ROW,
 };
 

@@ -61,6 +61,7 @@ struct wr_filter_config {
     double deadband;          /* 0 disables */
     uint32_t min_interval_ms; /* 0 disables */
     bool dedup;               /* drop exact repeats of (key, time, value) */
+    uint32_t max_silence_ms;  /* deadband: let one through after this much suppression; 0 off */
 };
 
 struct wr_stream_config {

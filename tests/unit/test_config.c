@@ -489,6 +489,9 @@ static void test_config_wrong_type_names_expected_type(void **state)
                  "streams[0].window.size_s: must be a positive integer");
     expect_error(build("", "", ",'filter':{'dedup':1}", ""),
                  "streams[0].filter.dedup: must be a boolean");
+    expect_error(build("", "", ",'filter':{'max_silence_ms':1000}", ""),
+                 "streams[0].filter.max_silence_ms: needs filter.deadband > 0 (it lets deadband "
+                 "drops through)");
     expect_error(build("", "", ",'filter':{'min':'0'}", ""),
                  "streams[0].filter.min: must be a number");
     expect_error(build("", "", ",'filter':{'deadband':null}", ""),

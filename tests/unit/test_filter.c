@@ -325,6 +325,107 @@ static void test_filter_deadband_against_last_accepted(void **state)
     wr_filter_destroy(f);
 }
 
+/* ---- heartbeat (max_silence_ms) ------------------------------------------------------------ */
+
+static void test_filter_heartbeat_after_silence(void **state)
+{
+    struct wr_filter_config c = no_filter();
+    struct wr_filter *f;
+
+    (void)state;
+    c.deadband = 1.0;
+    c.max_silence_ms = 10000;
+    f = make1(c);
+    /* The clock is the injected now_ms: accepted at 1000, flat signal every second after. */
+    assert_int_equal(one(f, "k", 1, 20.0, 1000), ACCEPT);
+    for (uint64_t now = 2000; now < 11000; now += 1000)
+        assert_int_equal(one(f, "k", (int64_t)now, 20.1, now), WR_DROP_FILTER_DEADBAND);
+    assert_int_equal(wr_filter_stats(f).heartbeats, 0);
+    /* One millisecond short of the silence, still suppressed; at it, let through. */
+    assert_int_equal(one(f, "k", 10999, 20.1, 10999), WR_DROP_FILTER_DEADBAND);
+    assert_int_equal(one(f, "k", 11000, 20.1, 11000), ACCEPT);
+    assert_int_equal(wr_filter_stats(f).heartbeats, 1);
+    assert_int_equal(wr_filter_take_heartbeats(f), 1);
+    assert_int_equal(wr_filter_take_heartbeats(f), 0);
+    /* The heartbeat is an accepted event: the silence restarts from it, and so does the band. */
+    assert_int_equal(one(f, "k", 12000, 20.9, 12000), WR_DROP_FILTER_DEADBAND);
+    assert_int_equal(one(f, "k", 20999, 20.9, 20999), WR_DROP_FILTER_DEADBAND);
+    assert_int_equal(one(f, "k", 21000, 20.9, 21000), ACCEPT);
+    assert_int_equal(wr_filter_stats(f).heartbeats, 2);
+    /* A real change passes as usual and is not a heartbeat. */
+    assert_int_equal(one(f, "k", 22000, 25.0, 22000), ACCEPT);
+    assert_int_equal(wr_filter_stats(f).heartbeats, 2);
+    wr_filter_destroy(f);
+}
+
+static void test_filter_heartbeat_per_key_and_only_deadband(void **state)
+{
+    struct wr_filter_config c = no_filter();
+    struct wr_filter *f;
+
+    (void)state;
+    c.deadband = 1.0;
+    c.dedup = true;
+    c.min_interval_ms = 100;
+    c.max_silence_ms = 5000;
+    f = make1(c);
+    assert_int_equal(one(f, "a", 0, 1.0, 0), ACCEPT);
+    assert_int_equal(one(f, "b", 0, 1.0, 3000), ACCEPT);
+    /* a has been silent 5 s, b only 2 s. */
+    assert_int_equal(one(f, "a", 5000, 1.0, 5000), ACCEPT);
+    assert_int_equal(one(f, "b", 5000, 1.0, 5000), WR_DROP_FILTER_DEADBAND);
+    /* A redelivery (same time and value) stays a duplicate, however long the silence. */
+    assert_int_equal(one(f, "b", 0, 1.0, 60000), WR_DROP_FILTER_DUPLICATE);
+    /* An event inside min_interval stays an interval drop. */
+    assert_int_equal(one(f, "b", 50, 1.0, 60000), WR_DROP_FILTER_INTERVAL);
+    assert_int_equal(one(f, "b", 9000, 1.0, 60000), ACCEPT);
+    assert_int_equal(wr_filter_stats(f).heartbeats, 2);
+    wr_filter_destroy(f);
+}
+
+static void test_filter_heartbeat_rolled_back_with_batch(void **state)
+{
+    struct wr_filter_config c = no_filter();
+    struct wr_filter *f;
+    struct wr_event ev = mkev(0, "k", 5000, 1.0);
+
+    (void)state;
+    c.deadband = 1.0;
+    c.max_silence_ms = 5000;
+    f = make1(c);
+    assert_int_equal(one(f, "k", 0, 1.0, 0), ACCEPT);
+    assert_true(wr_filter_check(f, &ev, 5000, NULL));
+    wr_filter_rollback(f);
+    assert_int_equal(wr_filter_stats(f).heartbeats, 0);
+    assert_int_equal(wr_filter_take_heartbeats(f), 0);
+    /* The redelivered copy is a heartbeat again, and this time it counts. */
+    assert_true(wr_filter_check(f, &ev, 5000, NULL));
+    /* A second event of the key in the same batch sees the staged heartbeat: silence 0. */
+    ev.time_ms = 5001;
+    assert_false(wr_filter_check(f, &ev, 5001, NULL));
+    wr_filter_commit(f);
+    assert_int_equal(wr_filter_stats(f).heartbeats, 1);
+    assert_int_equal(wr_filter_take_heartbeats(f), 1);
+    wr_filter_destroy(f);
+}
+
+/* Key expiry never comes before a heartbeat: the horizon is raised to max_silence_ms. */
+static void test_filter_heartbeat_outlives_horizon(void **state)
+{
+    struct wr_filter_config c = no_filter();
+    struct wr_filter *f;
+
+    (void)state;
+    c.deadband = 1.0;
+    c.max_silence_ms = 50000;
+    f = make(&c, 1, 16, 16, 1000);
+    assert_int_equal(one(f, "k", 0, 1.0, 0), ACCEPT);
+    assert_int_equal(one(f, "k", 1, 1.0, 20000), WR_DROP_FILTER_DEADBAND);
+    assert_int_equal(one(f, "k", 2, 1.0, 50000), ACCEPT);
+    assert_int_equal(wr_filter_stats(f).heartbeats, 1);
+    wr_filter_destroy(f);
+}
+
 static void test_filter_order_of_checks(void **state)
 {
     struct wr_filter_config c = no_filter();
@@ -711,6 +812,10 @@ int main(void)
         T(test_filter_interval_from_last_accepted),
         T(test_filter_interval_extreme_times),
         T(test_filter_deadband_against_last_accepted),
+        T(test_filter_heartbeat_after_silence),
+        T(test_filter_heartbeat_per_key_and_only_deadband),
+        T(test_filter_heartbeat_rolled_back_with_batch),
+        T(test_filter_heartbeat_outlives_horizon),
         T(test_filter_order_of_checks),
         T(test_filter_keys_and_streams_independent),
         T(test_filter_rollback_keeps_state),
