@@ -1,319 +1,653 @@
-"""Windrow benchmark: real Mosquitto brokers, the real binary, a C load generator.
+"""Windrow benchmark: the bare-Paho floor and windrow side by side, plus idle,
+footprint, wear, restore, SIGKILL, outage and quantile figures.
 
-Prints, per key count: sustained events/s with no loss (every event sent is
-aggregated, none dropped), windrow's CPU microseconds per event, its peak RSS,
-and bytes it wrote to storage; then storage wear at a steady rate, restore
-time for 10,000 open windows, and the stripped binary size.
+    python3 tests/bench/run_bench.py --build build/rel            # full run, ~15 min
+    python3 tests/bench/run_bench.py --build build/rel --quick    # ~2 min smoke run
+    python3 tests/bench/run_bench.py --only matrix --seconds 5    # one step
 
-  python3 tests/bench/run_bench.py [BUILD_DIR]
+Real Mosquitto brokers, the real windrow binary (SQLite state, TLS upstream
+with certificates made at run time), a C load generator whose summary lets
+every window be checked exactly. Not a test: run by hand on a quiet machine.
+docs/benchmark.md says what each figure means and how it is measured.
 """
+import argparse
+import csv
 import json
 import os
+import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import harness  # noqa: E402
-from harness import Broker, Windrow, base_config, wait_for  # noqa: E402
+import bench_lab as lab
+from bench_lab import (Floor, Load, Sample, Scope, bench_stream, check_config, processed,
+                       start_windrow, status_kb, verify, wait_for, wait_settled, windrow_config)
 
-BUILD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "release")
-harness.WINDROW_BIN = os.path.join(BUILD, "agent", "windrow")
-LOADGEN = os.path.join(BUILD, "tests", "bench", "windrow_loadgen")
-TICKS = os.sysconf("SC_CLK_TCK")
+ALL_STEPS = ["matrix", "footprint", "wear", "restore", "sigkill", "outage", "quantiles", "size"]
+MIB = 1024.0
 
 
-def proc_cpu_us(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1_000_000 // TICKS
+def log(*a):
+    print(*a)
+    sys.stdout.flush()
 
 
-def proc_status(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])  # kB
-    return 0
+# ------------------------------------------------------------------ the matrix
+
+def matrix_cases(quick):
+    """(qos, rate, keys, records) for windrow; the floor runs each (qos, rate, records) once."""
+    if quick:
+        return [(0, 20000, 1000, 1), (1, 5000, 1000, 1), (1, 5000, 10000, 1),
+                (1, 20000, 1000, 50)]
+    cases = []
+    for rate in (5000, 20000, 100000, 150000):
+        cases.append((0, rate, 1000, 1))
+    for rate in (2000, 5000, 20000, 25000, 30000, 40000):
+        cases.append((1, rate, 1000, 1))
+    for rate in (5000, 20000, 100000):
+        cases.append((0, rate, 10000, 1))
+    for rate in (2000, 5000, 20000):
+        cases.append((1, rate, 10000, 1))
+    for rate in (20000, 100000):
+        cases.append((1, rate, 1000, 50))
+    return cases
 
 
-def proc_write_bytes(pid):
-    with open("/proc/%d/io" % pid) as f:
-        for line in f:
-            if line.startswith("write_bytes:"):
-                return int(line.split()[1])
-    return 0
+def run_floor(ctx, qos, rate, keys, records, trace, seconds):
+    with Scope() as sc:
+        local = sc.local(ctx.broker)
+        floor = Floor(ctx.paths, sc.wd, local.port, qos, trace)
+        sc.add(floor.stop)
+        s0 = Sample(floor.pid)
+        load = Load(ctx.paths, sc.wd, local.port, rate * seconds, keys, rate, qos, records,
+                    close=False)
+        sc.add(load.stop)
+        summary = load.wait(seconds * 10 + 60)
+        msgs, t_done = wait_settled(floor.messages, lambda n: n >= summary["sent_messages"], 60,
+                                    interval=0.02)
+        t_done -= 0.05  # the count file is written every 100 ms: on average 50 ms late
+        s1 = Sample(floor.pid)
+        hwm = status_kb(floor.pid, "VmHWM")
+        events = summary["sent_events"]
+        got = min(events, msgs * records)
+        return {"subject": "paho-floor" + ("" if trace == "default" else "-" + trace),
+                "trace": trace, "qos": qos, "keys": keys, "records": records,
+                "offered": events / summary["seconds"],
+                "achieved": got / max(t_done - load.t0, summary["seconds"]),
+                "sent": events, "loss": events - got, "windows": "", "exact": "",
+                "cpu_us_per_event": (s1.cpu_us - s0.cpu_us) / max(got, 1),
+                "peak_rss_kb": hwm, "seconds": seconds}
 
 
-def stop_all(scope):
-    """On the way out of a failed measurement: stop the agent it started, if any."""
-    agent = scope.get("agent")
-    if agent is not None and agent.proc is not None:
-        agent.stop(timeout=10)
+def windrow_run(ctx, sc, qos, rate, keys, records, seconds, quantiles=None, storage=None):
+    """One windrow measurement inside scope sc; returns the row and the agent (still running)."""
+    local = sc.local(ctx.broker)
+    up = lab.tls_upstream(sc.wd, "upstream", ctx.certs)
+    sc.add(up.stop)
+    coll = sc.collector(up, tls=ctx.certs, client_id="bench-collector")
+    cfg = windrow_config(sc.wd, local.port, up.port, ctx.certs,
+                         [bench_stream(1, 1, keys, senml=records > 1, quantiles=quantiles)],
+                         qos=qos, storage=storage, metrics_file=sc.metrics_path())
+    agent = start_windrow(sc.wd, cfg)
+    sc.add(lambda: agent.stop(timeout=20))
+    pid = agent.proc.pid
+    s0 = Sample(pid)
+    load = Load(ctx.paths, sc.wd, local.port, rate * seconds, keys, rate, qos, records)
+    sc.add(load.stop)
+    summary = load.wait(seconds * 10 + 60)
+    events = summary["sent_events"]
+    # Everything the subject will account for (the closer included), then every result.
+    n, t_done = wait_settled(lambda: processed(agent.metrics()), lambda v: v >= events + 1, 60,
+                             interval=0.02)
+    t_done -= cfg["metrics"]["interval_ms"] / 2000.0  # the metrics file is that late on average
+
+    def delivered():
+        return sum(r["count"] for r in coll.results() if r.get("key") != "closer")
+    wait_settled(delivered, lambda v: v >= events, 60, quiet_s=4.0)
+    s1 = Sample(pid)
+    hwm = status_kb(pid, "VmHWM")
+    v = verify(summary, coll.results(), 1)
+    m = agent.metrics()
+    got = min(n - 1, events)
+    row = {"subject": "windrow", "trace": ctx.windrow_trace, "qos": qos, "keys": keys,
+           "records": records, "offered": events / summary["seconds"],
+           "achieved": got / max(t_done - load.t0, summary["seconds"]),
+           "sent": events, "loss": v["lost"], "windows": v["windows"], "exact": v["exact"],
+           "cpu_us_per_event": (s1.cpu_us - s0.cpu_us) / max(events, 1),
+           "peak_rss_kb": hwm, "seconds": seconds, "verify": v,
+           "dropped": lab.dropped_by_reason(m), "not_received": events -
+           int(m.get("windrow_events_received_total", 0)) + 1}
+    return row, agent
 
 
-def stream(keys):
-    return [{"name": "bench", "match": "bench/+/v", "key": "{topic[1]}",
-             "window": {"size_s": 10, "allowed_lateness_s": 2}, "max_keys": max(keys * 2, 1000)}]
+def run_windrow(ctx, qos, rate, keys, records, seconds, quantiles=None):
+    with Scope() as sc:
+        row, agent = windrow_run(ctx, sc, qos, rate, keys, records, seconds, quantiles)
+        agent.stop(timeout=20)
+        return row
 
 
-def start_agent(wd, local, upstream, keys, checkpoint_ms=1000):
-    cfg = base_config(wd, local.port, upstream.port, stream(keys),
-                      backpressure={"queue_capacity": 65536},
-                      storage={"checkpoint_interval_ms": checkpoint_ms},
-                      upstream={"batch": {"max_results": 500, "max_bytes": 65536,
-                                          "max_delay_ms": 500}},
-                      metrics={"file": os.path.join(wd, "metrics.prom"), "interval_ms": 100})
-    cfg["agent"]["log_level"] = "warn"
-    agent = Windrow(wd, cfg)
-    agent.start(wait_subscribed=False)
-    wait_for(lambda: agent.metrics().get("windrow_source_connected") == 1, 15, "windrow subscribed")
-    return agent
+def rate_label(r):
+    return "%dk" % (r // 1000) if r >= 1000 and r % 1000 == 0 else str(r)
 
 
-def throughput(keys, events):
-    with harness.Workdir() as wd:
-        local = Broker(wd, "local").start()
-        upstream = Broker(wd, "upstream").start()
+def step_matrix(ctx):
+    cases = matrix_cases(ctx.quick)
+    floors = sorted({(q, r, rec) for q, r, k, rec in cases})
+    rows = []
+    for q, r, rec in floors:
+        for trace in ("default", "error"):
+            rows.append(ctx.attempt("floor %s QoS %d %s ev/s%s" % (
+                trace, q, rate_label(r), " SenML" if rec > 1 else ""),
+                lambda: run_floor(ctx, q, r, 1000, rec, trace, ctx.seconds)))
+    for q, r, k, rec in cases:
+        rows.append(ctx.attempt("windrow QoS %d %s ev/s %d keys%s" % (
+            q, rate_label(r), k, " SenML" if rec > 1 else ""),
+            lambda: run_windrow(ctx, q, r, k, rec, ctx.seconds)))
+    rows = [r for r in rows if r]
+    add_floor_ratio(rows, ctx.windrow_trace)
+    ctx.matrix = rows
+    print_matrix(rows)
+
+
+def floor_for(rows, row, trace):
+    want = "paho-floor" + ("" if trace == "default" else "-" + trace)
+    for f in rows:
+        if f["subject"] == want and f["qos"] == row["qos"] and f["records"] == row["records"] \
+                and abs(f["offered"] - row["offered"]) < 0.1 * row["offered"]:
+            return f
+    return None
+
+
+def add_floor_ratio(rows, trace):
+    for r in rows:
+        r["ratio"] = r["minus_floor_us"] = None
+        if r["subject"] != "windrow":
+            continue
+        f = floor_for(rows, r, trace)
+        if f and f["cpu_us_per_event"] > 0:
+            r["ratio"] = r["cpu_us_per_event"] / f["cpu_us_per_event"]
+            r["minus_floor_us"] = r["cpu_us_per_event"] - f["cpu_us_per_event"]
+
+
+MATRIX_COLS = ["subject", "QoS", "keys", "payload", "offered ev/s", "achieved ev/s",
+               "loss (events)", "windows exact", "CPU µs/event", "x floor",
+               "- floor µs", "peak RSS MiB"]
+
+
+def matrix_cells(r):
+    def f(x, fmt):
+        return "" if x is None or x == "" else fmt % x
+    return [r["subject"], str(r["qos"]), str(r["keys"]),
+            "SenML x%d" % r["records"] if r["records"] > 1 else "JSON",
+            "%.0f" % r["offered"], "%.0f" % r["achieved"], "%d" % r["loss"],
+            "" if r["windows"] == "" else "%d/%d" % (r["exact"], r["windows"]),
+            "%.2f" % r["cpu_us_per_event"], f(r.get("ratio"), "%.2f"),
+            f(r.get("minus_floor_us"), "%+.2f"), "%.1f" % (r["peak_rss_kb"] / MIB)]
+
+
+def print_table(cols, rows):
+    widths = [max(len(c), *(len(x[i]) for x in rows)) if rows else len(c)
+              for i, c in enumerate(cols)]
+    log("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
+    for x in rows:
+        log("  ".join(v.rjust(w) for v, w in zip(x, widths)))
+
+
+def print_markdown(cols, rows):
+    log("| " + " | ".join(cols) + " |")
+    log("|" + "|".join(" --- " for _ in cols) + "|")
+    for x in rows:
+        log("| " + " | ".join(x) + " |")
+
+
+def print_matrix(rows):
+    order = sorted(rows, key=lambda r: (r["records"], r["qos"], r["keys"], r["offered"],
+                                        r["subject"] != "windrow", r["subject"]))
+    cells = [matrix_cells(r) for r in order]
+    log("")
+    log("side by side (%s; CPU = utime+stime of the subject over the run / events sent):" %
+        ("1 s windows, SQLite state, TLS upstream"))
+    print_table(MATRIX_COLS, cells)
+    for r in order:
+        if r["subject"] == "windrow" and (r["loss"] or r.get("dropped") or
+                                          r["verify"]["wrong"] or r["verify"]["extra"]):
+            log("  windrow QoS %d %.0f ev/s %d keys: lost %d (not received from the broker %d, "
+                "dropped by windrow %s), windows wrong %d, missing %d, extra events %d" % (
+                    r["qos"], r["offered"], r["keys"], r["loss"], r["not_received"],
+                    r["dropped"] or "none", r["verify"]["wrong"], r["verify"]["missing"],
+                    r["verify"]["extra"]))
+    for subject in sorted({r["subject"] for r in rows}):
+        for q in (0, 1):
+            ok = [r["offered"] for r in rows if r["subject"] == subject and r["qos"] == q and
+                  r["records"] == 1 and r["keys"] == 1000 and r["loss"] == 0]
+            bad = [r["offered"] for r in rows if r["subject"] == subject and r["qos"] == q and
+                   r["records"] == 1 and r["keys"] == 1000 and r["loss"] > 0]
+            if ok or bad:
+                log("  %s QoS %d: lossless up to %s ev/s offered%s" % (
+                    subject, q, "%.0f" % max(ok) if ok else "none",
+                    "; first loss at %.0f" % min(bad) if bad else ""))
+    log("")
+    log("Markdown:")
+    print_markdown(MATRIX_COLS, cells)
+
+
+# ------------------------------------------------------------------ footprint and idle
+
+def profile_config(ctx, sc, local, up, profile="x86_64-gateway"):
+    with open(os.path.join(lab.ROOT, "firmware-targets", profile, "windrow.json")) as f:
+        cfg = json.load(f)
+    cfg["agent"]["state_dir"] = os.path.join(sc.wd, "state")
+    cfg["source"]["uri"] = "tcp://127.0.0.1:%d" % local.port
+    cfg["upstream"]["uri"] = "mqtts://127.0.0.1:%d" % up.port
+    cfg["upstream"]["tls"] = {"ca_file": ctx.certs["ca"], "cert_file": ctx.certs["cert"],
+                              "key_file": ctx.certs["key"], "server_name": "localhost"}
+    cfg.setdefault("metrics", {})["file"] = sc.metrics_path()
+    return cfg
+
+
+def step_footprint(ctx):
+    """Idle CPU, wake-ups and RSS with the x86_64-gateway profile; RSS under load; 2k QoS 1."""
+    idle_s = 5 if ctx.quick else 30
+    load_s = 3 if ctx.quick else 10
+    with Scope() as sc:
+        local = sc.local(ctx.broker)
+        up = lab.tls_upstream(sc.wd, "upstream", ctx.certs)
+        sc.add(up.stop)
+        cfg = profile_config(ctx, sc, local, up)
+        cfg["streams"][0]["max_keys"] = 10016
+        agent = sc.agent(cfg, wait_subscribed=False)
+        agent.wait_log(r"subscribed to", 20)
+        time.sleep(2)  # idle means idle for a while: the start-up work is over
+        pid = agent.proc.pid
+        s0 = Sample(pid)
+        time.sleep(idle_s)  # the idle measurement itself
+        s1 = Sample(pid)
+        dt = s1.t - s0.t
+        r = {"idle_s": dt, "idle_cpu_pct": (s1.cpu_us - s0.cpu_us) / dt / 1e4,
+             "idle_wakeups_per_s": (s1.wakeups - s0.wakeups) / dt,
+             "idle_rss_kb": status_kb(pid, "VmRSS"), "idle_hwm_kb": status_kb(pid, "VmHWM")}
+        log("idle (%s default config, %.0f s, no traffic): CPU %.3f %% of a core, %.1f wake-ups/s"
+            " (context switches over all threads), RSS %.2f MiB (peak so far %.2f MiB)" % (
+                "x86_64-gateway", dt, r["idle_cpu_pct"], r["idle_wakeups_per_s"],
+                r["idle_rss_kb"] / MIB, r["idle_hwm_kb"] / MIB))
+        for keys, rate in ((1000, 2000), (10000, 5000)):
+            load = Load(ctx.paths, sc.wd, local.port, rate * load_s, keys, rate, 1, prefix="sensors",
+                        suffix="temperature", field="value", close=False, name="load%d" % keys)
+            sc.add(load.stop)
+            load.wait(load_s * 10 + 60)
+            wait_for(lambda: agent.metrics().get("windrow_keys", 0) >= keys, 30,
+                     "%d keys open" % keys)
+            r["rss_%d_kb" % keys] = status_kb(pid, "VmRSS")
+            r["hwm_%d_kb" % keys] = status_kb(pid, "VmHWM")
+            log("under load (%d keys, %d ev/s QoS 1, profile config with max_keys 10016): "
+                "RSS %.2f MiB, peak %.2f MiB" % (keys, rate, r["rss_%d_kb" % keys] / MIB,
+                                                 r["hwm_%d_kb" % keys] / MIB))
+    ctx.results["footprint"] = r
+    q1 = [x for x in ctx.matrix if x["subject"] == "windrow" and x["qos"] == 1 and
+          x["records"] == 1 and x["keys"] == 1000 and abs(x["offered"] - 2000) < 200]
+    if q1:
+        log("at 2,000 ev/s QoS 1 (matrix row): windrow %.2f µs/event" % q1[0]["cpu_us_per_event"])
+
+
+# ------------------------------------------------------------------ wear
+
+def wear_case(ctx, keys, rate, size_s, storage, measure_s, settle_s=4):
+    with Scope() as sc:
+        local = sc.local(ctx.broker)
+        up = lab.tls_upstream(sc.wd, "upstream", ctx.certs)
+        sc.add(up.stop)
+        sc.collector(up, tls=ctx.certs, client_id="bench-collector")
+        cfg = windrow_config(sc.wd, local.port, up.port, ctx.certs,
+                             [bench_stream(size_s, 1, keys)], qos=1, storage=storage,
+                             metrics_file=sc.metrics_path())
+        agent = start_windrow(sc.wd, cfg)
+        sc.add(lambda: agent.stop(timeout=20))
+        pid = agent.proc.pid
+        load = Load(ctx.paths, sc.wd, local.port, rate * (settle_s + measure_s + 3), keys, rate, 1)
+        sc.add(load.stop)
+        wait_for(lambda: agent.metrics().get("windrow_keys", 0) >= keys, 30, "all keys open")
+        time.sleep(settle_s)  # steady state: this is where the measurement window starts
+        m0, s0 = agent.metrics(), Sample(pid)
+        time.sleep(measure_s)  # the measurement window itself
+        m1, s1 = agent.metrics(), Sample(pid)
+        load.wait(settle_s + measure_s + 60)
+        dt = s1.t - s0.t
+        ckpts = m1.get("windrow_checkpoints_total", 0) - m0.get("windrow_checkpoints_total", 0)
+        metric = "windrow_storage_written_bytes_total"
+        store_bytes = m1[metric] - m0[metric] if metric in m1 and metric in m0 else None
+        wb = s1.write_bytes - s0.write_bytes
+        return {"keys": keys, "rate": rate, "size_s": size_s, "storage": storage,
+                "seconds": dt, "write_bytes": wb, "mb_per_min": wb * 60 / dt / 1e6,
+                "checkpoints": ckpts, "store_bytes": store_bytes,
+                "per_checkpoint": (store_bytes if store_bytes is not None else wb) / ckpts
+                if ckpts else None,
+                "per_checkpoint_source": metric if store_bytes is not None else "/proc/pid/io"}
+
+
+def step_wear(ctx):
+    measure = 5 if ctx.quick else ctx.wear_seconds
+    out = []
+    for keys, rate, size_s, storage, label in (
+            (1000, 2000, 1, {}, "default config"),
+            (1000, 1000, 60, {}, "default config"),
+            (1000, 2000, 1, {"checkpoint_interval_ms": 1000}, "checkpoint_interval_ms 1000")):
+        r = ctx.attempt("wear %d keys %d ev/s %d s windows, %s" % (keys, rate, size_s, label),
+                        lambda: wear_case(ctx, keys, rate, size_s, storage, measure))
+        if not r:
+            continue
+        r["label"] = label
+        out.append(r)
+        pc = ("%.0f bytes per checkpoint (%s, %d checkpoints)" % (
+            r["per_checkpoint"], r["per_checkpoint_source"], r["checkpoints"])
+            if r["per_checkpoint"] is not None else "no checkpoint in the window")
+        log("wear %d keys, %d ev/s QoS 1, %d s windows, %s: %.3f MB/min written "
+            "(/proc/pid/io write_bytes over %.0f s; %.1f GB/day); %s" % (
+                keys, rate, size_s, label, r["mb_per_min"], r["seconds"],
+                r["mb_per_min"] * 1440 / 1000, pc))
+    ctx.results["wear"] = out
+
+
+# ------------------------------------------------------------------ restore, SIGKILL, outage
+
+def step_restore(ctx):
+    keys = 2000 if ctx.quick else 10000
+    with Scope() as sc:
+        local = sc.local("deep")
+        up = lab.tls_upstream(sc.wd, "upstream", ctx.certs)
+        sc.add(up.stop)
+        cfg = windrow_config(sc.wd, local.port, up.port, ctx.certs,
+                             [bench_stream(3600, 10, keys)], qos=1,
+                             metrics_file=sc.metrics_path(), log_level="info")
+        agent = start_windrow(sc.wd, cfg)
+        load = Load(ctx.paths, sc.wd, local.port, keys, keys, 5000, 1, close=False)
+        sc.add(load.stop)
+        load.wait(60)
+        wait_for(lambda: agent.metrics().get("windrow_windows_open", 0) >= keys, 30,
+                 "%d open windows" % keys)
+        rc = agent.stop(timeout=30)
+        agent2 = start_windrow(sc.wd, cfg, name="windrow2")
+        sc.add(lambda: agent2.stop(timeout=20))
+        agent2.wait_log(r"restored \d+ open", 30)
+        line = [x for x in agent2.log_text().splitlines() if "restored" in x][-1]
+        ms = wait_for(lambda: agent2.metrics().get("windrow_restore_time_ms") is not None and
+                      (agent2.metrics()["windrow_restore_time_ms"],), 10, "restore metric")[0]
+        log("restore: %d open windows (1 h windows, SIGTERM exit %s), windrow_restore_time_ms %d;"
+            " log: %s" % (keys, rc, ms, line.strip()))
+        ctx.results["restore"] = {"windows": keys, "restore_ms": ms}
+
+
+def step_sigkill(ctx):
+    kills = ctx.kills
+    rate, keys, size_s, late_s = 2000, 1000, 10, 2
+    with Scope() as sc:
+        local = sc.local("deep")
+        up = lab.tls_upstream(sc.wd, "upstream", ctx.certs)
+        sc.add(up.stop)
+        coll = sc.collector(up, tls=ctx.certs, client_id="bench-collector")
+        cfg = windrow_config(sc.wd, local.port, up.port, ctx.certs,
+                             [bench_stream(size_s, late_s, keys)], qos=1,
+                             metrics_file=sc.metrics_path(), log_level="info")
+        agent = start_windrow(sc.wd, cfg)
+        agents = [agent]
+        sc.add(lambda: agents[-1].stop(timeout=20))
+        duration = 2.5 * kills + 4
+        # The closer event is stamped past the last window's end and lateness.
+        load = Load(ctx.paths, sc.wd, local.port, rate * duration, keys, rate, 1,
+                    close_ms=(size_s + late_s + 1) * 1000)
+        sc.add(load.stop)
+        restore_ms = []
+        for i in range(kills):
+            time.sleep(random.uniform(1.5, 2.5))  # a random phase of the checkpoint cycle
+            if not load.running():
+                break
+            agents[-1].stop(sig=signal.SIGKILL)
+            agents.append(start_windrow(sc.wd, cfg, name="windrow-%d" % (i + 1)))
+            restore_ms.append(agents[-1].metrics().get("windrow_restore_time_ms"))
+        summary = load.wait(duration + 60)
+        events = summary["sent_events"]
+        wait_settled(lambda: verify(summary, coll.results(), size_s)["delivered"],
+                     lambda v: v >= events, 90, quiet_s=8.0, interval=0.5)
+        v = verify(summary, coll.results(), size_s)
+        rc = agents[-1].stop(timeout=30)
+        db = os.path.join(cfg["agent"]["state_dir"], "windrow.db")
+        integrity = "no database"
+        if os.path.exists(db):
+            con = sqlite3.connect(db)
+            integrity = con.execute("PRAGMA integrity_check").fetchone()[0]
+            con.close()
+        done = len(agents) - 1
+        log("SIGKILL: %d kills under %d ev/s QoS 1 (%d keys, %d s windows): sent %d, delivered %d,"
+            " lost %d (%.1f per kill), counted twice %d, windows exact %d/%d (wrong %d, missing "
+            "%d), duplicate deliveries %d, ids with two contents %d, integrity_check %s, "
+            "last exit %s; restore_time_ms after kills %s" % (
+                done, rate, keys, size_s, events, v["delivered"], v["lost"],
+                v["lost"] / max(done, 1), v["extra"], v["exact"], v["windows"], v["wrong"],
+                v["missing"], v["duplicates"], v["conflicts"], integrity, rc, restore_ms))
+        ctx.results["sigkill"] = {"kills": done, "verify": v, "integrity": integrity}
+
+
+def step_outage(ctx):
+    """Uplink down while events flow; bytes written during the outage; drain; exact windows."""
+    outage_s = 5 if ctx.quick else ctx.outage_seconds
+    rate, keys = 1000, 1000
+    with Scope() as sc:
+        local = sc.local("deep")
+        up = lab.tls_upstream(sc.wd, "upstream", ctx.certs, start=False)
+        sc.add(up.stop)
+        cfg = windrow_config(sc.wd, local.port, up.port, ctx.certs,
+                             [bench_stream(1, 1, keys)], qos=1, metrics_file=sc.metrics_path())
+        agent = start_windrow(sc.wd, cfg)
+        sc.add(lambda: agent.stop(timeout=20))
+        pid = agent.proc.pid
+        s0 = Sample(pid)
+        load = Load(ctx.paths, sc.wd, local.port, rate * outage_s, keys, rate, 1)
+        sc.add(load.stop)
+        summary = load.wait(outage_s * 10 + 60)
+        events = summary["sent_events"]
+        wait_for(lambda: agent.metrics().get("windrow_events_aggregated_total", 0) >= events,
+                 60, "events folded")
+        wait_for(lambda: agent.metrics().get("windrow_windows_open", 1) <= 1, 30,
+                 "windows closed into the outbox")
+        s1 = Sample(pid)
+        backlog = int(agent.metrics().get("windrow_outbox_rows", 0))
+        up.start()
+        coll = sc.collector(up, tls=ctx.certs, client_id="bench-collector")
+        t0 = time.monotonic()
+        wait_settled(lambda: verify(summary, coll.results(), 1)["delivered"],
+                     lambda v: v >= events, 120, quiet_s=10.0, interval=0.2)
+        took = time.monotonic() - t0
+        v = verify(summary, coll.results(), 1)
+        wb = s1.write_bytes - s0.write_bytes
+        dt = s1.t - s0.t
+        log("outage: uplink down %.0f s at %d ev/s QoS 1 (%d keys, 1 s windows): %d bytes written "
+            "during it (%.3f MB/min), backlog %d results drained in %.1f s; windows exact %d/%d, "
+            "lost %d, counted twice %d, duplicate deliveries %d" % (
+                dt, rate, keys, wb, wb * 60 / dt / 1e6, backlog, took, v["exact"], v["windows"],
+                v["lost"], v["extra"], v["duplicates"]))
+        ctx.results["outage"] = {"seconds": dt, "write_bytes": wb, "backlog": backlog,
+                                 "drain_s": took, "verify": v}
+
+
+# ------------------------------------------------------------------ quantiles, size
+
+def step_quantiles(ctx):
+    q = [0.5, 0.9, 0.99]
+    with Scope() as sc:
+        cfg = windrow_config(sc.wd, 1883, 1884, ctx.certs, [bench_stream(1, 1, 1000, quantiles=q)])
+        ok, msg = check_config(ctx.paths, sc.wd, cfg)
+    if not ok:
+        log("quantiles: skipped, this build does not take \"quantiles\" in a stream (%s)" %
+            " ".join(msg.split()) if msg else "no message")
+        return
+    rows = []
+    for qos, rate in ((0, 20000), (1, 5000)):
+        for quant in (None, q):
+            r = ctx.attempt("quantiles %s QoS %d %s ev/s" % ("on" if quant else "off", qos,
+                                                                rate_label(rate)),
+                            lambda: run_windrow(ctx, qos, rate, 1000, 1, ctx.seconds, quant))
+            if r:
+                r["quantiles"] = bool(quant)
+                rows.append(r)
+    for qos in (0, 1):
+        off = [r for r in rows if r["qos"] == qos and not r["quantiles"]]
+        on = [r for r in rows if r["qos"] == qos and r["quantiles"]]
+        if off and on:
+            log("quantiles %s at QoS %d %.0f ev/s, 1,000 keys: %.2f µs/event on, %.2f off "
+                "(%+.2f µs); windows exact %d/%d on, %d/%d off" % (
+                    q, qos, on[0]["offered"], on[0]["cpu_us_per_event"],
+                    off[0]["cpu_us_per_event"],
+                    on[0]["cpu_us_per_event"] - off[0]["cpu_us_per_event"], on[0]["exact"],
+                    on[0]["windows"], off[0]["exact"], off[0]["windows"]))
+    ctx.results["quantiles"] = rows
+
+
+def step_size(ctx):
+    fd, tmp = tempfile.mkstemp()
+    os.close(fd)
+    try:
+        shutil.copy(ctx.paths.windrow, tmp)
+        subprocess.run(["strip", tmp], check=True)
+        size = os.path.getsize(tmp)
+    finally:
+        os.unlink(tmp)
+    log("stripped binary: %d bytes (%.1f KiB), %s" % (size, size / 1024.0, ctx.paths.windrow))
+    ctx.results["size"] = size
+
+
+# ------------------------------------------------------------------ output
+
+CSV_FIELDS = ["subject", "trace", "qos", "keys", "records", "offered", "achieved", "sent", "loss",
+              "windows", "exact", "cpu_us_per_event", "ratio", "minus_floor_us", "peak_rss_kb",
+              "seconds"]
+
+
+def write_csv(path, rows):
+    order = sorted(rows, key=lambda r: (r["subject"], r["qos"], r["keys"], r["records"],
+                                        r["offered"]))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for r in order:
+            w.writerow({k: ("%.4g" % r[k] if isinstance(r.get(k), float) else r.get(k))
+                        for k in CSV_FIELDS})
+    log("CSV: %s" % path)
+
+
+def draw_chart(csv_path, png_path):
+    gp = shutil.which("gnuplot")
+    if gp is None:
+        log("chart: skipped, gnuplot is not installed (apt-get install gnuplot-nox)")
+        return
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_cpu.gp")
+    p = subprocess.run([gp, "-e", "csv='%s'; png='%s'" % (csv_path, png_path), script],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        log("chart: gnuplot failed: %s" % p.stderr.strip()[-500:])
+    else:
+        log("chart: %s" % png_path)
+
+
+# ------------------------------------------------------------------ main
+
+class Context:
+    def __init__(self, args):
+        self.paths = lab.Paths(os.path.abspath(args.build))
+        self.quick = args.quick
+        self.seconds = args.seconds or (3 if args.quick else 10)
+        self.wear_seconds = args.wear_seconds
+        self.outage_seconds = args.outage_seconds
+        self.kills = args.kills or (2 if args.quick else 10)
+        self.broker = args.broker
+        self.matrix = []
+        self.results = {}
+        self.failures = []
+        self.certs = None
+        self.windrow_trace = "default"
+
+    def attempt(self, what, fn):
+        """Run one measurement; on failure say why and go on."""
+        t0 = time.monotonic()
         try:
-            agent = start_agent(wd, local, upstream, keys)
-            pid = agent.proc.pid
-            cpu0, wb0 = proc_cpu_us(pid), proc_write_bytes(pid)
-            t0 = time.monotonic()
-            gen = subprocess.run([LOADGEN, str(local.port), str(events), str(keys)],
-                                 capture_output=True, text=True, timeout=600)
-            if gen.returncode != 0:
-                raise RuntimeError(gen.stderr)
-
-            def done():
-                m = agent.metrics()
-                return m.get("windrow_events_aggregated_total", 0) + \
-                    m.get("windrow_events_dropped_total{reason=\"late\"}", 0) >= events and m
-            m = wait_for(done, 600, "all events aggregated", interval=0.05)
-            elapsed = time.monotonic() - t0
-            cpu_us = proc_cpu_us(pid) - cpu0
-            rss_kb = proc_status(pid, "VmHWM")
-            written = proc_write_bytes(pid) - wb0
-            dropped = sum(v for k, v in m.items() if k.startswith("windrow_events_dropped_total"))
-            agent.stop()
-        finally:
-            stop_all(locals())
-            local.stop()
-            upstream.stop()
-    return {"keys": keys, "events": events, "seconds": elapsed, "events_per_s": events / elapsed,
-            "cpu_us_per_event": cpu_us / events, "peak_rss_kb": rss_kb,
-            "aggregated": int(m.get("windrow_events_aggregated_total", 0)), "dropped": int(dropped),
-            "bytes_written": written}
-
-
-def wear(keys=1000, rate=2000, seconds=60):
-    """Bytes written per minute at a steady load, 1 s checkpoints."""
-    with harness.Workdir() as wd:
-        local = Broker(wd, "local").start()
-        upstream = Broker(wd, "upstream").start()
-        try:
-            agent = start_agent(wd, local, upstream, keys, checkpoint_ms=1000)
-            pid = agent.proc.pid
-            gen = subprocess.Popen([LOADGEN, str(local.port), str(rate * (seconds + 15)), str(keys),
-                                    str(rate)], stdout=subprocess.DEVNULL)
-            wait_for(lambda: agent.metrics().get("windrow_windows_open", 0) >= keys, 30,
-                     "all keys open")
-            time.sleep(5)  # settle into steady state: this is the measurement window's start
-            wb0, t0 = proc_write_bytes(pid), time.monotonic()
-            time.sleep(seconds)  # the measurement window itself
-            written = proc_write_bytes(pid) - wb0
-            elapsed = time.monotonic() - t0
-            gen.kill()
-            gen.wait()
-            agent.stop()
-        finally:
-            stop_all(locals())
-            local.stop()
-            upstream.stop()
-    return {"keys": keys, "rate": rate, "bytes_per_min": written * 60 / elapsed}
-
-
-def restore(keys=10000):
-    """Time to restore 10,000 open windows at start (from the start-up log line)."""
-    with harness.Workdir() as wd:
-        local = Broker(wd, "local").start()
-        upstream = Broker(wd, "upstream").start()
-        try:
-            agent = start_agent(wd, local, upstream, keys)
-            subprocess.run([LOADGEN, str(local.port), str(keys), str(keys)], check=True,
-                           capture_output=True, timeout=120)
-            wait_for(lambda: agent.metrics().get("windrow_windows_open", 0) >= keys, 30,
-                     "10,000 open windows")
-            agent.stop()
-            agent.config["agent"]["log_level"] = "info"
-            agent.start(wait_subscribed=False)
-            agent.wait_log(r"restored %d open" % keys, 30)
-            line = [l for l in agent.log_text().splitlines() if "restored %d open" % keys in l][-1]
-            ms = int(line.rsplit(" in ", 1)[1].split()[0])
-            agent.stop()
-        finally:
-            stop_all(locals())
-            local.stop()
-            upstream.stop()
-    return {"windows": keys, "restore_ms": ms}
-
-
-def drain(events=100000, keys=25000):
-    """Results pile up while the uplink is down; time to drain them once it returns."""
-    with harness.Workdir() as wd:
-        local = Broker(wd, "local").start()
-        upstream = Broker(wd, "upstream")  # down at first
-        try:
-            cfg_streams = [{"name": "bench", "match": "bench/+/v", "key": "{topic[1]}",
-                            "window": {"size_s": 1, "allowed_lateness_s": 1},
-                            "max_keys": keys * 2}]
-            cfg = base_config(wd, local.port, upstream.port, cfg_streams,
-                              backpressure={"queue_capacity": 65536},
-                              storage={"checkpoint_interval_ms": 1000},
-                              upstream={"batch": {"max_results": 100, "max_bytes": 65536,
-                                                  "max_delay_ms": 500}},
-                              metrics={"file": os.path.join(wd, "metrics.prom"),
-                                       "interval_ms": 100})
-            cfg["agent"]["log_level"] = "warn"
-            agent = Windrow(wd, cfg)
-            agent.start(wait_subscribed=False)
-            wait_for(lambda: agent.metrics().get("windrow_source_connected") == 1, 15, "subscribed")
-            # Few events per (key, 1 s window): about one result per event.
-            subprocess.run([LOADGEN, str(local.port), str(events), str(keys)], check=True,
-                           capture_output=True, timeout=300)
-
-            def built():
-                m = agent.metrics()
-                return m.get("windrow_windows_open", 1) == 0 and \
-                    m.get("windrow_outbox_rows", 0) == m.get("windrow_results_emitted_total", -1)
-            wait_for(built, 120, "backlog built")
-            backlog = int(agent.metrics()["windrow_outbox_rows"])
-            upstream.start()
-            t0 = time.monotonic()
-            wait_for(lambda: agent.metrics().get("windrow_outbox_rows", 1) == 0, 900,
-                     "backlog drained", interval=0.2)
-            took = time.monotonic() - t0
-            agent.stop()
-        finally:
-            stop_all(locals())
-            local.stop()
-            upstream.stop()
-    return {"results": backlog, "seconds": took, "per_s": backlog / took}
-
-
-def sustain(keys=1000, seconds=10, rates=(2000, 4000, 6000, 8000, 10000, 12000, 14000)):
-    """Highest steady rate with no event dropped or held back; then peak RSS at 5x that rate."""
-    best = 0
-    with harness.Workdir() as wd:
-        local = Broker(wd, "local").start()
-        upstream = Broker(wd, "upstream").start()
-        try:
-            agent = start_agent(wd, local, upstream, keys)
-            for rate in rates:
-                m0 = agent.metrics()
-                events = rate * seconds
-                subprocess.run([LOADGEN, str(local.port), str(events), str(keys), str(rate)],
-                               check=True, capture_output=True, timeout=seconds * 10)
-                t_end = time.monotonic()
-                target = m0.get("windrow_events_received_total", 0) + events
-                try:
-                    wait_for(lambda: agent.metrics().get("windrow_events_aggregated_total", 0) >=
-                             target, 30, "caught up")
-                except AssertionError:
-                    break
-                lag = time.monotonic() - t_end
-                m1 = agent.metrics()
-                holds = m1.get("windrow_backpressure_holds_total", 0) - \
-                    m0.get("windrow_backpressure_holds_total", 0)
-                drops = sum(v for k, v in m1.items() if k.startswith("windrow_events_dropped")) - \
-                    sum(v for k, v in m0.items() if k.startswith("windrow_events_dropped"))
-                print("  sustain %d events/s: holds %d, drops %d, caught up %.2f s after the "
-                      "load ended" % (rate, holds, drops, lag))
-                sys.stdout.flush()
-                if holds or drops or lag > 1.0:
-                    break
-                best = rate
-            agent.stop()
-        finally:
-            stop_all(locals())
-            local.stop()
-            upstream.stop()
-    return {"rate": best, "overload": overload(keys, best * 5, seconds)}
-
-
-def overload(keys, rate, seconds, generators=3):
-    """Offer rate events/s from several load generators; peak RSS and whether anything was lost."""
-    with harness.Workdir() as wd:
-        local = Broker(wd, "local").start()
-        upstream = Broker(wd, "upstream").start()
-        try:
-            agent = start_agent(wd, local, upstream, keys)
-            each = rate // generators
-            t0 = time.monotonic()
-            gens = [subprocess.Popen([LOADGEN, str(local.port), str(each * seconds), str(keys),
-                                      str(each)], stdout=subprocess.PIPE, text=True)
-                    for _ in range(generators)]
-            for g in gens:
-                g.wait(timeout=seconds * 20)
-            offered_s = time.monotonic() - t0
-            sent = each * seconds * generators
-            m = wait_for(lambda: (lambda m: m if m.get("windrow_events_aggregated_total", 0) >=
-                                  sent else None)(agent.metrics()), 300, "backlog processed")
-            peak = proc_status(agent.proc.pid, "VmHWM")
-            agent.stop()
-        finally:
-            stop_all(locals())
-            local.stop()
-            upstream.stop()
-    return {"target_rate": rate, "offered_rate": sent / offered_s, "peak_rss_kb": peak,
-            "holds": int(m.get("windrow_backpressure_holds_total", 0)),
-            "aggregated": int(m["windrow_events_aggregated_total"]), "sent": sent}
-
-
-def binary_size():
-    tmp = tempfile.mktemp()
-    shutil.copy(harness.WINDROW_BIN, tmp)
-    subprocess.run(["strip", tmp], check=True)
-    size = os.path.getsize(tmp)
-    os.unlink(tmp)
-    return size
+            r = fn()
+            log("  %-45s done in %4.1f s" % (what, time.monotonic() - t0))
+            return r
+        except Exception as e:  # a failed step is reported, the run goes on
+            self.failures.append((what, repr(e)))
+            log("  %-45s FAILED: %s" % (what, str(e).strip().splitlines()[0][:300]
+                                         if str(e).strip() else repr(e)))
+            if os.environ.get("BENCH_TRACE"):
+                traceback.print_exc()
+            return None
 
 
 def main():
-    which = os.environ.get("BENCH", "throughput,sustain,wear,restore,drain").split(",")
-    print("windrow benchmark (%s, %d cores)" % (os.uname().machine, os.cpu_count()))
-    print("stripped binary: %d bytes" % binary_size())
-    if "throughput" in which:
-        for keys, events in ((1000, 300000), (10000, 300000)):
-            r = throughput(keys, events)
-            print("throughput %(keys)d keys: %(events)d events in %(seconds).2f s = "
-                  "%(events_per_s).0f events/s, %(cpu_us_per_event).2f us CPU/event, peak RSS "
-                  "%(peak_rss_kb)d kB, aggregated %(aggregated)d, dropped %(dropped)d, "
-                  "storage writes %(bytes_written)d bytes" % r)
-            sys.stdout.flush()
-    if "sustain" in which:
-        r = sustain()
-        o = r["overload"]
-        print("sustain: %d events/s with nothing dropped or held back (1,000 keys); at 5x "
-              "(%d targeted, %.0f offered) peak RSS %d kB, %d holds, %d of %d events aggregated "
-              "(none lost)" % (r["rate"], o["target_rate"], o["offered_rate"], o["peak_rss_kb"],
-                               o["holds"], o["aggregated"], o["sent"]))
-    if "wear" in which:
-        r = wear()
-        print("wear %(keys)d keys at %(rate)d events/s, 1 s checkpoints: %(bytes_per_min).0f "
-              "bytes written per minute" % r)
-    if "restore" in which:
-        r = restore()
-        print("restore: %(windows)d open windows restored in %(restore_ms)d ms" % r)
-    if "drain" in which:
-        r = drain()
-        print("drain: backlog of %(results)d results sent and acknowledged in %(seconds).1f s "
-              "(%(per_s).0f results/s, upstream.resend_per_s default 2000)" % r)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("build_dir", nargs="?", help="same as --build")
+    ap.add_argument("--build", default=os.path.join(lab.ROOT, "build", "rel"),
+                    help="build directory with agent/windrow and tests/bench (default build/rel)")
+    ap.add_argument("--quick", action="store_true", help="short steps, fewer rates (~2 min)")
+    ap.add_argument("--seconds", type=int, help="seconds per matrix step (default 10, quick 3)")
+    ap.add_argument("--wear-seconds", type=int, default=30,
+                    help="measurement window of each wear case (default 30)")
+    ap.add_argument("--outage-seconds", type=int, default=30, help="uplink outage (default 30)")
+    ap.add_argument("--kills", type=int, help="SIGKILLs in the sigkill step (default 10, quick 2)")
+    ap.add_argument("--only", help="comma-separated steps: " + ",".join(ALL_STEPS))
+    ap.add_argument("--broker", default="stock", choices=["stock", "dropin", "deep"],
+                    help="local broker settings for the matrix, footprint and wear steps")
+    ap.add_argument("--out", help="where the CSV goes (default BUILD/bench)")
+    ap.add_argument("--chart", help="PNG to draw (default docs/bench-cpu.png in full runs, "
+                    "OUT/bench-cpu.png in quick or partial runs)")
+    args = ap.parse_args()
+    if args.build_dir:
+        args.build = args.build_dir
+    ctx = Context(args)
+    missing = ctx.paths.missing()
+    if missing:
+        sys.exit("not built: %s (cmake --build %s)" % (", ".join(missing), args.build))
+    lab.harness.WINDROW_BIN = ctx.paths.windrow
+    steps = args.only.split(",") if args.only else ALL_STEPS
+    unknown = [s for s in steps if s not in ALL_STEPS]
+    if unknown:
+        sys.exit("unknown steps: %s" % ", ".join(unknown))
+    out = args.out or os.path.join(ctx.paths.build, "bench")
+    os.makedirs(out, exist_ok=True)
+    t_start = time.monotonic()
+    log("windrow benchmark: %s, %d cores, load average %s, %s mode, %d s per matrix step, "
+        "local broker %s (%s)" % (os.uname().machine, os.cpu_count(),
+                                  " ".join("%.2f" % x for x in os.getloadavg()),
+                                  "quick" if ctx.quick else "full", ctx.seconds, ctx.broker,
+                                  subprocess.run([lab.harness.MOSQUITTO, "-h"],
+                                                 capture_output=True, text=True
+                                                 ).stdout.splitlines()[0]))
+    certs_dir = tempfile.mkdtemp(prefix="windrow-bench-pki-")
+    try:
+        ctx.certs = lab.make_certs(certs_dir)
+        for step in steps:
+            log("== %s" % step)
+            ctx.attempt("step " + step, lambda: globals()["step_" + step](ctx))
+    finally:
+        shutil.rmtree(certs_dir, ignore_errors=True)
+    if ctx.matrix:
+        csv_path = os.path.join(out, "bench.csv")
+        write_csv(csv_path, ctx.matrix)
+        full = not ctx.quick and not args.only
+        png = args.chart or (os.path.join(lab.ROOT, "docs", "bench-cpu.png") if full
+                             else os.path.join(out, "bench-cpu.png"))
+        draw_chart(csv_path, png)
+    with open(os.path.join(out, "bench.json"), "w") as f:
+        json.dump({"matrix": ctx.matrix, "results": ctx.results, "failures": ctx.failures}, f,
+                  indent=1, default=str)
+    log("== done in %.0f s; %d measurement(s) failed%s" % (
+        time.monotonic() - t_start, len(ctx.failures),
+        "".join("\n  %s: %s" % f for f in ctx.failures)))
+    return 1 if ctx.failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
