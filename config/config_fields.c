@@ -197,6 +197,8 @@ static const struct wr_cfg__field agent_fields[] = {
     STR_ROW(C, "id", agent.id, NULL, WR_CFG__REQUIRED, check_name),
     STR_ROW(C, "state_dir", agent.state_dir, "/var/lib/windrow", WR_CFG__NONEMPTY, NULL),
     STR_ENUM_ROW(C, "log_level", agent.log_level, "info", log_level_names),
+    NUM_ROW(C, WR_CFG__BOOL, "watch_config", agent.watch_config, 0, 1, 1),
+    NUM_ROW(C, WR_CFG__U32, "reload_debounce_ms", agent.reload_debounce_ms, 0, 60000, 300),
     END_ROW,
 };
 
@@ -330,6 +332,19 @@ static const struct wr_cfg__field metrics_fields[] = {
     END_ROW,
 };
 
+static const struct wr_cfg__field fleet_fields[] = {
+    NUM_ROW(C, WR_CFG__BOOL, "enabled", fleet.enabled, 0, 1, 0),
+    STR_ROW(C, "keys_dir", fleet.keys_dir, "/etc/windrow/fleet-keys", WR_CFG__NONEMPTY, NULL),
+    STR_ROW(C, "config_topic", fleet.config_topic, "windrow/{agent}/config", WR_CFG__NONEMPTY,
+            check_topic_name),
+    STR_ROW(C, "state_topic", fleet.state_topic, "windrow/{agent}/config/state",
+            WR_CFG__NONEMPTY, check_topic_name),
+    NUM_ROW(C, WR_CFG__U32, "max_envelope_bytes", fleet.max_envelope_bytes, 1024, 1048576,
+            262144),
+    NUM_ROW(C, WR_CFG__U32, "confirm_timeout_ms", fleet.confirm_timeout_ms, 1000, 600000, 15000),
+    END_ROW,
+};
+
 const struct wr_cfg__field wr_config__top_fields[] = {
     OBJ_ROW("agent", agent_fields),
     OBJ_ROW("source", source_fields),
@@ -338,5 +353,6 @@ const struct wr_cfg__field wr_config__top_fields[] = {
     OBJ_ROW("backpressure", backpressure_fields),
     OBJ_ROW("storage", storage_fields),
     OBJ_ROW("metrics", metrics_fields),
+    OBJ_ROW("fleet", fleet_fields),
     END_ROW,
 };

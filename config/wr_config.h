@@ -88,6 +88,8 @@ struct wr_config {
         char id[WR_CFG_NAME_MAX];
         char state_dir[WR_CFG_STR_MAX];
         char log_level[16];
+        bool watch_config;           /* reload when the config file changes */
+        uint32_t reload_debounce_ms; /* quiet time after the last change before reloading */
     } agent;
     struct {
         char uri[WR_CFG_STR_MAX];
@@ -140,6 +142,14 @@ struct wr_config {
         char file[WR_CFG_STR_MAX]; /* Prometheus textfile; "" disables */
         uint32_t interval_ms;
     } metrics;
+    struct {
+        bool enabled;                     /* take signed configs pushed over upstream */
+        char keys_dir[WR_CFG_STR_MAX];    /* trusted public keys: <key_id>.pem */
+        char config_topic[WR_CFG_STR_MAX]; /* template; {agent} is replaced by agent.id */
+        char state_topic[WR_CFG_STR_MAX];  /* template; outcome reports */
+        uint32_t max_envelope_bytes;
+        uint32_t confirm_timeout_ms;      /* changed links must come up within this */
+    } fleet;
 };
 
 /** Validation messages, each naming the field path, e.g. "streams[1].window.size_s: ...". */

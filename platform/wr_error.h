@@ -24,7 +24,8 @@
     X(WR_E_NOTFOUND, -13, "not found")                                               \
     X(WR_E_STATE, -14, "operation not valid in this state")                          \
     X(WR_E_TOOBIG, -15, "too large")                                                 \
-    X(WR_E_DENIED, -16, "permission denied")
+    X(WR_E_DENIED, -16, "permission denied")                                          \
+    X(WR_E_SIGNATURE, -17, "signature does not verify")
 
 enum wr_error {
 #define WR_ERROR_ENUM(name, value, text) name = (value),
