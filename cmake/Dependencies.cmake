@@ -21,3 +21,18 @@ wr_find_dep(dep_mbedcrypto mbedtls/md.h mbedcrypto)
 if(WINDROW_TESTS)
     wr_find_dep(dep_cmocka cmocka.h cmocka)
 endif()
+
+# Each library's home: the only modules that may include its headers and
+# link it (PRIVATE). A new library gets a wr_third_party() line here with its
+# home and the header names its users would include (cmake/Modules.cmake).
+include(${CMAKE_CURRENT_LIST_DIR}/Modules.cmake)
+wr_third_party(dep_paho HOMES wr_ingest wr_uplink
+    GUARD_HEADERS MQTTAsync.h MQTTClient.h MQTTProperties.h MQTTExportDeclarations.h)
+wr_third_party(dep_sqlite HOMES wr_store GUARD_HEADERS sqlite3.h sqlite3ext.h)
+wr_third_party(dep_cjson HOMES wr_config GUARD_HEADERS cjson/cJSON.h cjson/cJSON_Utils.h)
+# Every mbedTLS header includes MBEDTLS_CONFIG_FILE first, so pointing it at
+# the guard stops them all (one guard for the three libraries).
+wr_third_party(dep_mbedtls HOMES wr_plat_tls
+    GUARD_DEFINES MBEDTLS_CONFIG_FILE="wr_guard_dep_mbedtls.h")
+wr_third_party(dep_mbedx509 HOMES wr_plat_tls)
+wr_third_party(dep_mbedcrypto HOMES wr_plat_tls)

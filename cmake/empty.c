@@ -1,2 +1,0 @@
-/* Keeps a library target valid while its directory has no sources of its own. */
-typedef int wr_empty_translation_unit;
