@@ -328,9 +328,15 @@ int wr_sketch_quantile(const struct wr_sketch *sk, double q, double *out)
         return WR_E_INVAL;
     if (sk->total == 0)
         return WR_E_EMPTY;
-    rank = (uint64_t)floor(q * (double)(sk->total - 1));
-    if (rank >= sk->total)
-        rank = sk->total - 1;
+    /*
+     * Near 2^64 the double nearest total - 1 can be 2^64 itself, which no
+     * uint64_t holds: clamp before converting, not after.
+     */
+    {
+        double r = floor(q * (double)(sk->total - 1));
+
+        rank = r >= (double)(sk->total - 1) ? sk->total - 1 : (uint64_t)r;
+    }
     /* Ascending order: most negative first (highest negative index), zero, then positives. */
     for (uint32_t k = sk->neg.n; k-- > 0;) {
         seen += sk->neg.counts[k];

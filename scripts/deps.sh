@@ -2,7 +2,8 @@
 # Install what building, testing and the demo need on Debian 12, if missing.
 set -eu
 PKGS="build-essential cmake pkg-config python3 openssl mosquitto mosquitto-clients
-      libpaho-mqtt-dev libsqlite3-dev libmbedtls-dev libcjson-dev libcmocka-dev"
+      libpaho-mqtt-dev libsqlite3-dev libmbedtls-dev libcjson-dev libcmocka-dev
+      clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
