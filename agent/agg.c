@@ -4,6 +4,9 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "sketch.h"
+#include "wr_error.h"
+
 /*
  * Names in bit order: index i names the kind 1u << i. Config files and
  * upstream messages use these spellings, so they are part of the contract.
@@ -29,6 +32,7 @@ void wr_agg_init(struct wr_agg *a)
     a->last = 0.0;
     a->first_ms = INT64_MAX;
     a->last_ms = INT64_MIN;
+    a->sketch = NULL;
 }
 
 void wr_agg_add(struct wr_agg *a, double value, int64_t t_ms)
@@ -70,7 +74,10 @@ void wr_agg_merge(struct wr_agg *a, const struct wr_agg *b)
     if (b->count == 0)
         return;
     if (a->count == 0) {
+        struct wr_sketch *own = a->sketch;
+
         *a = *b;
+        a->sketch = own;
         return;
     }
     /* Chan et al.'s pairwise combination of (count, mean, m2). */
@@ -98,6 +105,27 @@ void wr_agg_merge(struct wr_agg *a, const struct wr_agg *b)
         a->last = b->last;
         a->last_ms = b->last_ms;
     }
+}
+
+int wr_agg_quantile(const struct wr_agg *a, double q, double *out)
+{
+    double v = 0.0;
+    int rc;
+
+    if (a == NULL || out == NULL || !(q >= 0.0 && q <= 1.0))
+        return WR_E_INVAL;
+    if (a->sketch == NULL || a->count == 0)
+        return WR_E_EMPTY;
+    rc = wr_sketch_quantile(a->sketch, q, &v);
+    if (rc != WR_OK)
+        return rc;
+    /* The exact quantile lies in [min, max]; moving the estimate towards it only helps. */
+    if (v < a->min)
+        v = a->min;
+    if (v > a->max)
+        v = a->max;
+    *out = v;
+    return WR_OK;
 }
 
 double wr_agg_stddev(const struct wr_agg *a)

@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 
+struct wr_sketch;
+
 /*
  * The running aggregate of one window. Every field is mergeable, so results
  * can be rolled up into coarser windows exactly (wr_agg_merge). The mean and
@@ -35,6 +37,13 @@ struct wr_agg {
     double last;     /* value with the latest event time (last arrival on ties) */
     int64_t first_ms;
     int64_t last_ms;
+    /*
+     * Quantile sketch (agent/sketch.h) of streams that ask for quantiles,
+     * NULL otherwise. wr_agg_add/merge do not touch it: its owner (the
+     * window engine, the outbox) manages it, because copies of struct
+     * wr_agg are shallow.
+     */
+    struct wr_sketch *sketch;
 };
 
 /** Reset to the empty aggregate (count 0). */
@@ -45,6 +54,13 @@ void wr_agg_add(struct wr_agg *a, double value, int64_t t_ms);
 
 /** Fold b into a; the result equals folding both inputs' values into one aggregate. */
 void wr_agg_merge(struct wr_agg *a, const struct wr_agg *b);
+
+/**
+ * The q-quantile from a's sketch, clamped to [min, max] (which keeps the
+ * sketch's bound and makes one-value windows exact). Returns WR_OK,
+ * WR_E_INVAL (q not in [0, 1]) or WR_E_EMPTY (no sketch or no values).
+ */
+int wr_agg_quantile(const struct wr_agg *a, double q, double *out);
 
 /** Population standard deviation; 0 for fewer than two values. */
 double wr_agg_stddev(const struct wr_agg *a);

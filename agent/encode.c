@@ -7,14 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encode_internal.h"
+#include "sketch.h"
 #include "wr_error.h"
 
 /*
- * The encoder writes JSON by hand into the caller's buffer. Invariants kept
- * between calls: buf[0 .. len) is the message so far, buf[len] is a NUL, and
- * cap - len is always enough for the bytes that close the message ("]}" with
- * no group open, "]}]}" with one open) plus that NUL. So finish cannot fail
- * after begin or a successful add.
+ * The encoder writes JSON (here) or CBOR (encode_cbor.c) by hand into the
+ * caller's buffer. Invariants kept between calls: buf[0 .. len) is the
+ * message so far, for JSON buf[len] is a NUL, and cap - len is always enough
+ * for the bytes that close the message (JSON "]}" with no group open, "]}]}"
+ * with one open, plus that NUL; CBOR one or two break bytes). So finish
+ * cannot fail after begin or a successful add.
  */
 
 #define CLOSE_NO_GROUP "]}"
@@ -23,8 +26,9 @@
 #define RESERVE_NO_GROUP (sizeof(CLOSE_NO_GROUP))
 #define RESERVE_GROUP (sizeof(CLOSE_GROUP))
 
-/* Longest number text: "-1.2345678901234567e-308" is 24 bytes; "%.0f" of 2^53 is 17. */
-#define NUM_MAX 32
+#define NUM_MAX WR_ENCODE__NUM_MAX
+#define CBOR_RESERVE_NO_GROUP (sizeof(WR_ENCODE__CBOR_CLOSE_NO_GROUP) - 1)
+#define CBOR_RESERVE_GROUP (sizeof(WR_ENCODE__CBOR_CLOSE_GROUP) - 1)
 
 /* 2^53: every integer up to this magnitude is exact in a double and prints as digits. */
 #define EXACT_INT_MAX 9007199254740992.0
@@ -32,15 +36,9 @@
 #define FNV_OFFSET UINT64_C(14695981039346656037)
 #define FNV_PRIME UINT64_C(1099511628211)
 
-/* A bounded appender: once something does not fit, everything after it is ignored. */
-struct writer {
-    char *buf;
-    size_t limit; /* bytes of buf the writer may use */
-    size_t len;
-    bool overflow;
-};
+#define writer wr_encode__writer
 
-static void put_raw(struct writer *w, const char *s, size_t n)
+void wr_encode__put_raw(struct writer *w, const void *s, size_t n)
 {
     if (w->overflow)
         return;
@@ -50,6 +48,11 @@ static void put_raw(struct writer *w, const char *s, size_t n)
     }
     memcpy(w->buf + w->len, s, n);
     w->len += n;
+}
+
+static void put_raw(struct writer *w, const char *s, size_t n)
+{
+    wr_encode__put_raw(w, s, n);
 }
 
 static void put_lit(struct writer *w, const char *s)
@@ -111,7 +114,7 @@ static void put_u64(struct writer *w, uint64_t v)
  * digits so that counts and whole readings never get an exponent. Both
  * snprintf and strtod follow LC_NUMERIC, which the agent leaves at "C".
  */
-static size_t format_double(double v, char out[NUM_MAX])
+size_t wr_encode__format_double(double v, char out[NUM_MAX])
 {
     int n = 0;
 
@@ -132,7 +135,7 @@ static size_t format_double(double v, char out[NUM_MAX])
 static void put_double(struct writer *w, double v)
 {
     char num[NUM_MAX];
-    size_t n = format_double(v, num);
+    size_t n = wr_encode__format_double(v, num);
 
     put_raw(w, num, n);
 }
@@ -146,50 +149,119 @@ static void put_field_double(struct writer *w, const char *name_colon, double v)
 int wr_encoder_begin(struct wr_encoder *enc, char *buf, size_t cap, const char *agent_id,
                      uint64_t seq, int64_t sent_ms)
 {
+    return wr_encoder_begin_as(enc, WR_ENCODING_JSON, buf, cap, agent_id, seq, sent_ms);
+}
+
+int wr_encoder_begin_as(struct wr_encoder *enc, enum wr_encoding encoding, char *buf, size_t cap,
+                        const char *agent_id, uint64_t seq, int64_t sent_ms)
+{
     struct writer w;
+    bool cbor = encoding == WR_ENCODING_CBOR;
+    size_t reserve = cbor ? CBOR_RESERVE_NO_GROUP : RESERVE_NO_GROUP;
 
     if (enc == NULL)
         return WR_E_INVAL;
     /* A failed begin leaves an encoder that add and finish refuse (WR_E_INVAL). */
     memset(enc, 0, sizeof(*enc));
     enc->open_stream = -1;
-    if (buf == NULL || agent_id == NULL)
+    if (buf == NULL || agent_id == NULL ||
+        (encoding != WR_ENCODING_JSON && encoding != WR_ENCODING_CBOR))
         return WR_E_INVAL;
-    if (cap < RESERVE_NO_GROUP)
+    if (cap < reserve)
         return WR_E_TOOBIG;
     w.buf = buf;
-    w.limit = cap - RESERVE_NO_GROUP;
+    w.limit = cap - reserve;
     w.len = 0;
     w.overflow = false;
-    put_lit(&w, "{\"v\":1,\"agent\":");
-    put_str(&w, agent_id, SIZE_MAX);
-    put_lit(&w, ",\"seq\":");
-    put_u64(&w, seq);
-    put_lit(&w, ",\"sent_ms\":");
-    put_i64(&w, sent_ms);
-    put_lit(&w, ",\"groups\":[");
+    if (cbor) {
+        wr_encode__cbor_head(&w, agent_id, seq, sent_ms);
+    } else {
+        put_lit(&w, "{\"v\":1,\"agent\":");
+        put_str(&w, agent_id, SIZE_MAX);
+        put_lit(&w, ",\"seq\":");
+        put_u64(&w, seq);
+        put_lit(&w, ",\"sent_ms\":");
+        put_i64(&w, sent_ms);
+        put_lit(&w, ",\"groups\":[");
+    }
     if (w.overflow) {
-        buf[0] = '\0';
+        if (!cbor)
+            buf[0] = '\0';
         return WR_E_TOOBIG;
     }
-    buf[w.len] = '\0';
+    if (!cbor)
+        buf[w.len] = '\0';
     enc->buf = buf;
     enc->cap = cap;
     enc->len = w.len;
     enc->agent_id = agent_id;
+    enc->encoding = encoding;
     enc->open_stream = -1;
     enc->open_size_s = 0;
     enc->n_results = 0;
     return WR_OK;
 }
 
-static void put_result(struct writer *w, const char *agent_id, const char *stream_name,
-                       unsigned aggregates, const struct wr_result *r)
+bool wr_encode__has_quantiles(const struct wr_encode_stream *st, const struct wr_result *r)
+{
+    return st->n_quantiles > 0 && st->quantiles != NULL && r->agg.sketch != NULL &&
+           wr_sketch_count(r->agg.sketch) > 0 && r->agg.count > 0;
+}
+
+bool wr_encode__has_sketch(const struct wr_encode_stream *st, const struct wr_result *r)
+{
+    return st->sketch && r->agg.sketch != NULL;
+}
+
+/*
+ * Base64 (RFC 4648, standard alphabet, padded) of the sketch's binary form.
+ * The binary form is first written at the end of the writer's room and then
+ * encoded forward from the current position; that needs room for both, a
+ * little more than the result alone, which only makes the fit test strict.
+ */
+static void put_sketch_base64(struct writer *w, const struct wr_sketch *sk)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = wr_sketch_serialized_size(sk);
+    size_t out_n = 4 * ((n + 2) / 3);
+    size_t got = 0;
+    const unsigned char *raw;
+    char *dst;
+
+    if (w->overflow || w->limit - w->len < n + out_n + 2) {
+        w->overflow = true;
+        return;
+    }
+    raw = (const unsigned char *)w->buf + (w->limit - n);
+    if (wr_sketch_serialize(sk, (uint8_t *)w->buf + (w->limit - n), n, &got) != WR_OK || got != n) {
+        w->overflow = true;
+        return;
+    }
+    put_raw(w, "\"", 1);
+    dst = w->buf + w->len;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16;
+
+        if (i + 1 < n)
+            v |= (uint32_t)raw[i + 1] << 8;
+        if (i + 2 < n)
+            v |= raw[i + 2];
+        *dst++ = alphabet[(v >> 18) & 63];
+        *dst++ = alphabet[(v >> 12) & 63];
+        *dst++ = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+        *dst++ = i + 2 < n ? alphabet[v & 63] : '=';
+    }
+    w->len += out_n;
+    put_raw(w, "\"", 1);
+}
+
+static void put_result(struct writer *w, const char id[17], const struct wr_encode_stream *st,
+                       const struct wr_result *r)
 {
     const struct wr_agg *a = &r->agg;
-    char id[17];
+    unsigned aggregates = st->aggregates;
 
-    wr_encode_idempotency_key(agent_id, stream_name, r, id);
     put_lit(w, "{\"id\":\"");
     put_raw(w, id, 16);
     put_lit(w, "\",\"key\":");
@@ -215,43 +287,90 @@ static void put_result(struct writer *w, const char *agent_id, const char *strea
         put_field_double(w, ",\"first\":", a->first);
     if (aggregates & WR_AGG_LAST)
         put_field_double(w, ",\"last\":", a->last);
+    if (wr_encode__has_quantiles(st, r)) {
+        put_lit(w, ",\"quantiles\":{");
+        for (size_t i = 0; i < st->n_quantiles; i++) {
+            char qtext[NUM_MAX];
+            size_t qn = wr_encode__format_double(st->quantiles[i], qtext);
+            double v = 0.0;
+
+            if (wr_agg_quantile(a, st->quantiles[i], &v) != WR_OK)
+                v = NAN; /* config validation keeps q in [0, 1]; written as null */
+            if (i > 0)
+                put_lit(w, ",");
+            put_lit(w, "\"");
+            put_raw(w, qtext, qn);
+            put_lit(w, "\":");
+            put_double(w, v);
+        }
+        put_lit(w, "}");
+    }
+    if (wr_encode__has_sketch(st, r)) {
+        put_lit(w, ",\"sketch\":");
+        put_sketch_base64(w, a->sketch);
+    }
     put_lit(w, "}");
 }
 
 int wr_encoder_add(struct wr_encoder *enc, const char *stream_name, unsigned aggregates,
                    const struct wr_result *result)
 {
+    struct wr_encode_stream st;
+
+    memset(&st, 0, sizeof(st));
+    st.name = stream_name;
+    st.aggregates = aggregates;
+    return wr_encoder_add_stream(enc, &st, result);
+}
+
+int wr_encoder_add_stream(struct wr_encoder *enc, const struct wr_encode_stream *stream,
+                          const struct wr_result *result)
+{
     struct writer w;
     bool same_group;
+    bool cbor;
+    size_t reserve;
+    char id[17];
 
-    if (enc == NULL || enc->buf == NULL || stream_name == NULL || result == NULL)
+    if (enc == NULL || enc->buf == NULL || stream == NULL || stream->name == NULL || result == NULL)
         return WR_E_INVAL;
-    if (enc->cap < RESERVE_GROUP || enc->len > enc->cap - RESERVE_GROUP)
+    cbor = enc->encoding == WR_ENCODING_CBOR;
+    reserve = cbor ? CBOR_RESERVE_GROUP : RESERVE_GROUP;
+    if (enc->cap < reserve || enc->len > enc->cap - reserve)
         return WR_E_TOOBIG;
     same_group = enc->open_stream == (int)result->stream && enc->open_size_s == result->size_s;
     w.buf = enc->buf;
-    w.limit = enc->cap - RESERVE_GROUP;
+    w.limit = enc->cap - reserve;
     w.len = enc->len;
     w.overflow = false;
-    if (same_group) {
-        put_lit(&w, ",");
+    wr_encode_idempotency_key(enc->agent_id, stream->name, result, id);
+    if (cbor) {
+        if (!same_group)
+            wr_encode__cbor_group(&w, enc->open_stream >= 0, stream->name, result->size_s);
+        wr_encode__cbor_result(&w, id, stream, result);
     } else {
-        if (enc->open_stream >= 0)
-            put_lit(&w, "]},");
-        put_lit(&w, "{\"stream\":");
-        put_str(&w, stream_name, SIZE_MAX);
-        put_lit(&w, ",\"size_s\":");
-        put_u64(&w, result->size_s);
-        put_lit(&w, ",\"results\":[");
+        if (same_group) {
+            put_lit(&w, ",");
+        } else {
+            if (enc->open_stream >= 0)
+                put_lit(&w, "]},");
+            put_lit(&w, "{\"stream\":");
+            put_str(&w, stream->name, SIZE_MAX);
+            put_lit(&w, ",\"size_s\":");
+            put_u64(&w, result->size_s);
+            put_lit(&w, ",\"results\":[");
+        }
+        put_result(&w, id, stream, result);
     }
-    put_result(&w, enc->agent_id, stream_name, aggregates, result);
     if (w.overflow) {
         /* Bytes past len were scratch; put the terminator back where it was. */
-        enc->buf[enc->len] = '\0';
+        if (!cbor)
+            enc->buf[enc->len] = '\0';
         return WR_E_TOOBIG;
     }
     enc->len = w.len;
-    enc->buf[enc->len] = '\0';
+    if (!cbor)
+        enc->buf[enc->len] = '\0';
     enc->open_stream = (int)result->stream;
     enc->open_size_s = result->size_s;
     enc->n_results++;
@@ -265,6 +384,18 @@ int wr_encoder_finish(struct wr_encoder *enc, size_t *len_out)
 
     if (enc == NULL || enc->buf == NULL || len_out == NULL)
         return WR_E_INVAL;
+    if (enc->encoding == WR_ENCODING_CBOR) {
+        tail = enc->open_stream >= 0 ? WR_ENCODE__CBOR_CLOSE_GROUP : WR_ENCODE__CBOR_CLOSE_NO_GROUP;
+        n = strlen(tail);
+        if (enc->len > enc->cap || enc->cap - enc->len < n)
+            return WR_E_TOOBIG;
+        memcpy(enc->buf + enc->len, tail, n);
+        enc->len += n;
+        /* A second finish must not append again. */
+        enc->cap = enc->len;
+        *len_out = enc->len;
+        return WR_OK;
+    }
     tail = enc->open_stream >= 0 ? CLOSE_GROUP : CLOSE_NO_GROUP;
     n = strlen(tail);
     /* Cannot trigger after begin/add (room is reserved); guards a second finish. */

@@ -28,6 +28,12 @@ struct wr_forward {
     char *topic;
     char **stream_names;
     unsigned *stream_aggregates;
+    struct wr_encode_stream *enc_streams; /* by stream; names point into stream_names */
+    double *quantiles;                    /* storage behind enc_streams[].quantiles */
+    enum wr_encoding encoding;
+    struct wr_compressor *compressor;     /* NULL: no compression */
+    char *zmsg;                           /* compressed copy of msg */
+    size_t zmsg_cap;
     size_t n_streams;
     uint32_t max_results;
     uint32_t max_bytes;
@@ -70,11 +76,48 @@ void wr_forward_destroy(struct wr_forward *fw)
     plat_free(fw->slots);
     plat_free(fw->stream_names);
     plat_free(fw->stream_aggregates);
+    plat_free(fw->enc_streams);
+    plat_free(fw->quantiles);
+    wr_compressor_destroy(fw->compressor);
+    plat_free(fw->zmsg);
     plat_free(fw->rows);
     plat_free(fw->msg);
     plat_free(fw->agent_id);
     plat_free(fw->topic);
     plat_free(fw);
+}
+
+/* What the encoder writes per stream, with the quantile lists copied into one block. */
+static int copy_encode_streams(struct wr_forward *fw, const struct wr_forward_params *p)
+{
+    size_t total = 0;
+    size_t at = 0;
+
+    fw->enc_streams = plat_calloc(p->n_streams, sizeof(*fw->enc_streams));
+    if (fw->enc_streams == NULL)
+        return WR_E_NOMEM;
+    for (size_t i = 0; p->stream_n_quantiles != NULL && i < p->n_streams; i++)
+        total += p->stream_n_quantiles[i];
+    if (total > 0) {
+        fw->quantiles = plat_calloc(total, sizeof(*fw->quantiles));
+        if (fw->quantiles == NULL)
+            return WR_E_NOMEM;
+    }
+    for (size_t i = 0; i < p->n_streams; i++) {
+        struct wr_encode_stream *st = &fw->enc_streams[i];
+        size_t nq = p->stream_n_quantiles != NULL ? p->stream_n_quantiles[i] : 0;
+
+        st->name = fw->stream_names[i];
+        st->aggregates = fw->stream_aggregates[i];
+        st->sketch = p->stream_sketch != NULL && p->stream_sketch[i];
+        if (nq > 0 && p->stream_quantiles != NULL && p->stream_quantiles[i] != NULL) {
+            memcpy(fw->quantiles + at, p->stream_quantiles[i], nq * sizeof(double));
+            st->quantiles = fw->quantiles + at;
+            st->n_quantiles = nq;
+            at += nq;
+        }
+    }
+    return WR_OK;
 }
 
 static int copy_params(struct wr_forward *fw, const struct wr_forward_params *p)
@@ -93,7 +136,7 @@ static int copy_params(struct wr_forward *fw, const struct wr_forward_params *p)
             return WR_E_NOMEM;
         fw->stream_aggregates[i] = p->stream_aggregates[i];
     }
-    return WR_OK;
+    return copy_encode_streams(fw, p);
 }
 
 int wr_forward_create(const struct wr_forward_params *p, struct wr_forward **out)
@@ -104,7 +147,9 @@ int wr_forward_create(const struct wr_forward_params *p, struct wr_forward **out
     if (p == NULL || out == NULL || p->agent_id == NULL || p->topic == NULL ||
         p->stream_names == NULL || p->stream_aggregates == NULL || p->n_streams == 0 ||
         p->max_results == 0 || p->max_bytes < 64 || p->max_inflight == 0 ||
-        p->max_inflight > SLOT_MASK || p->resend_per_s == 0)
+        p->max_inflight > SLOT_MASK || p->resend_per_s == 0 ||
+        (p->encoding != WR_ENCODING_JSON && p->encoding != WR_ENCODING_CBOR) ||
+        (p->compression != WR_COMPRESSION_NONE && p->compression != WR_COMPRESSION_ZSTD))
         return WR_E_INVAL;
     fw = plat_calloc(1, sizeof(*fw));
     if (fw == NULL)
@@ -122,6 +167,18 @@ int wr_forward_create(const struct wr_forward_params *p, struct wr_forward **out
     fw->msg = plat_malloc((size_t)p->max_bytes + 1);
     if (fw->slots == NULL || fw->rows == NULL || fw->msg == NULL)
         goto fail;
+    fw->encoding = p->encoding;
+    if (p->compression == WR_COMPRESSION_ZSTD) {
+        /* Level 3: most of what zstd gains on these small, repetitive batches, at little CPU. */
+        rc = wr_compressor_create(3, &fw->compressor);
+        if (rc != WR_OK)
+            goto fail;
+        rc = WR_E_NOMEM;
+        fw->zmsg_cap = wr_compress_bound((size_t)p->max_bytes + 1);
+        fw->zmsg = plat_malloc(fw->zmsg_cap);
+        if (fw->zmsg == NULL)
+            goto fail;
+    }
     fw->n_slots = p->max_inflight;
     for (uint32_t i = 0; i < fw->n_slots; i++) {
         fw->slots[i].ids = plat_calloc(p->max_results, sizeof(uint64_t));
@@ -246,16 +303,30 @@ static size_t encode_batch(struct wr_forward *fw, size_t n, int64_t now_wall_ms,
     size_t used = 0;
 
     *len = 0;
-    if (wr_encoder_begin(&enc, fw->msg, (size_t)fw->max_bytes + 1, fw->agent_id, fw->seq,
-                         now_wall_ms) != WR_OK)
+    if (wr_encoder_begin_as(&enc, fw->encoding, fw->msg, (size_t)fw->max_bytes + 1, fw->agent_id,
+                            fw->seq, now_wall_ms) != WR_OK)
         return 0;
     for (; used < n; used++) {
         const struct wr_result *r = &fw->rows[used].result;
-        const char *name = r->stream < fw->n_streams ? fw->stream_names[r->stream] : "unknown";
-        unsigned aggs = r->stream < fw->n_streams ? fw->stream_aggregates[r->stream] : 1u;
+        struct wr_encode_stream unknown = {"unknown", 1u, NULL, 0, false};
+        const struct wr_encode_stream *st =
+            r->stream < fw->n_streams ? &fw->enc_streams[r->stream] : &unknown;
 
-        if (wr_encoder_add(&enc, name, aggs, r) != WR_OK)
-            break;
+        if (wr_encoder_add_stream(&enc, st, r) == WR_OK)
+            continue;
+        if (used == 0 && st->sketch) {
+            /* A sketch too large for even an empty message: send the result without it. */
+            struct wr_encode_stream bare = *st;
+
+            bare.sketch = false;
+            if (wr_encoder_add_stream(&enc, &bare, r) == WR_OK) {
+                PLAT_WARN(MOD, "a sketch of stream %s does not fit upstream.batch.max_bytes; "
+                               "sent without it",
+                          st->name);
+                continue;
+            }
+        }
+        break;
     }
     if (wr_encoder_finish(&enc, len) != WR_OK)
         return 0;
@@ -271,6 +342,7 @@ static int send_one(struct wr_forward *fw, const struct wr_forward_io *io, uint6
     size_t n = 0;
     size_t used;
     size_t len = 0;
+    const char *payload;
     int rc;
 
     if (s == NULL || !batch_due(fw, now_mono_ms) || fw->tokens < 1.0)
@@ -294,7 +366,22 @@ static int send_one(struct wr_forward *fw, const struct wr_forward_io *io, uint6
         fw->n_carry = n - 1;
         return 0;
     }
-    rc = io->publish(io->ctx, fw->topic, fw->msg, len, index | ((s->generation & GENERATION_MASK) << SLOT_BITS));
+    payload = fw->msg;
+    if (fw->compressor != NULL) {
+        size_t zlen = 0;
+
+        /* zmsg holds the bound of the largest message, so this cannot run out of room. */
+        rc = wr_compress(fw->compressor, fw->msg, len, fw->zmsg, fw->zmsg_cap, &zlen);
+        if (rc != WR_OK) {
+            PLAT_ERROR(MOD, "compressing a batch failed (%s)", wr_strerror(rc));
+            fw->n_carry = n;
+            return rc;
+        }
+        payload = fw->zmsg;
+        len = zlen;
+    }
+    rc = io->publish(io->ctx, fw->topic, payload, len,
+                     index | ((s->generation & GENERATION_MASK) << SLOT_BITS));
     if (rc != WR_OK) {
         fw->n_carry = n; /* keep them for the next try */
         fw->stats.messages_failed++;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "encode.h"
 #include "result.h"
 
 /*
@@ -56,6 +57,14 @@ struct wr_forward_params {
     uint32_t max_delay_ms;
     uint32_t max_inflight;
     uint32_t resend_per_s;
+    enum wr_encoding encoding;       /* 0 = JSON */
+    enum wr_compression compression; /* 0 = none */
+    /* Optional, by stream index (NULL: no stream has them): the quantiles to
+     * write (stream_n_quantiles[s] values at stream_quantiles[s]) and whether
+     * to write the sketch itself. */
+    const double *const *stream_quantiles;
+    const size_t *stream_n_quantiles;
+    const bool *stream_sketch;
 };
 
 struct wr_forward_stats {

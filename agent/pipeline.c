@@ -531,8 +531,23 @@ static int create_uplink(struct wr_pipeline *p)
 static int create_forward(struct wr_pipeline *p)
 {
     const struct wr_config *cfg = p->cfg;
+    const double *quantiles[WR_CFG_MAX_STREAMS];
+    size_t n_quantiles[WR_CFG_MAX_STREAMS];
+    bool sketch[WR_CFG_MAX_STREAMS];
     struct wr_forward_params fp;
 
+    memset(&fp, 0, sizeof(fp));
+    for (size_t s = 0; s < cfg->n_streams; s++) {
+        quantiles[s] = cfg->streams[s].quantiles;
+        n_quantiles[s] = cfg->streams[s].n_quantiles;
+        sketch[s] = cfg->streams[s].sketch.upstream;
+    }
+    fp.stream_quantiles = quantiles;
+    fp.stream_n_quantiles = n_quantiles;
+    fp.stream_sketch = sketch;
+    fp.encoding = cfg->upstream.encoding == WR_UPSTREAM_CBOR ? WR_ENCODING_CBOR : WR_ENCODING_JSON;
+    fp.compression = cfg->upstream.compression == WR_UPSTREAM_COMPRESS_ZSTD ? WR_COMPRESSION_ZSTD
+                                                                            : WR_COMPRESSION_NONE;
     fp.agent_id = cfg->agent.id;
     fp.topic = p->results_topic;
     fp.stream_names = p->stream_names;

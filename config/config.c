@@ -155,6 +155,9 @@ static void apply_defaults(const struct wr_cfg__field *fields, void *base, struc
         case WR_CFG__AGGS:
             *(unsigned *)p = (unsigned)f->def;
             break;
+        case WR_CFG__QUANTILES:
+            *(size_t *)member(base, f->has_off) = 0;
+            break;
         case WR_CFG__OBJECT:
             apply_defaults(f->sub, base, cfg);
             break;
@@ -321,6 +324,46 @@ static void parse_aggregates(struct parse_ctx *c, const cJSON *v, const struct w
         *(unsigned *)member(base, f->off) = bits;
 }
 
+/* An increasing list of at most WR_CFG_MAX_QUANTILES numbers in [0, 1]. */
+static void parse_quantiles(struct parse_ctx *c, const cJSON *v, const struct wr_cfg__field *f,
+                            void *base, const char *path)
+{
+    double q[WR_CFG_MAX_QUANTILES];
+    const cJSON *el;
+    size_t n = 0;
+    bool ok = true;
+
+    if (!cJSON_IsArray(v)) {
+        err_add(c, path, "must be an array of numbers in [0, 1]");
+        return;
+    }
+    if (cJSON_GetArraySize(v) > WR_CFG_MAX_QUANTILES) {
+        err_add(c, path, "too many quantiles: %d (max %d)", cJSON_GetArraySize(v),
+                WR_CFG_MAX_QUANTILES);
+        return;
+    }
+    cJSON_ArrayForEach(el, v)
+    {
+        char epath[CFG_PATH_LEN];
+
+        fmt_into(epath, sizeof(epath), "%s[%zu]", path, n);
+        if (!cJSON_IsNumber(el) || !(el->valuedouble >= 0.0 && el->valuedouble <= 1.0)) {
+            err_add(c, epath, "must be a number in [0, 1]");
+            ok = false;
+        } else if (n > 0 && ok && !(el->valuedouble > q[n - 1])) {
+            err_add(c, epath, "must be greater than the quantile before it (%g)", q[n - 1]);
+            ok = false;
+        } else {
+            q[n] = el->valuedouble;
+        }
+        n++;
+    }
+    if (!ok)
+        return;
+    memcpy(member(base, f->off), q, n * sizeof(q[0]));
+    *(size_t *)member(base, f->has_off) = n;
+}
+
 static void parse_streams(struct parse_ctx *c, const cJSON *v, struct wr_config *cfg,
                           const char *path)
 {
@@ -374,6 +417,9 @@ static void parse_value(struct parse_ctx *c, const cJSON *v, const struct wr_cfg
         break;
     case WR_CFG__AGGS:
         parse_aggregates(c, v, f, base, path);
+        break;
+    case WR_CFG__QUANTILES:
+        parse_quantiles(c, v, f, base, path);
         break;
     case WR_CFG__OBJECT:
         parse_object(c, v, f->sub, base, path, cfg);

@@ -22,12 +22,16 @@ static const char *const time_unit_names[] = {"auto", "s", "ms", NULL};
 static const char *const late_policy_names[] = {"drop", "revise", NULL};
 static const char *const shed_mode_names[] = {"drop", "sample", NULL};
 static const char *const on_full_names[] = {"rollup", "drop_oldest", NULL};
+static const char *const encoding_names[] = {"json", "cbor", NULL};
+static const char *const compression_names[] = {"none", "zstd", NULL};
 
 _Static_assert(sizeof(enum wr_payload_format) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum wr_time_unit) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum wr_late_policy) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum wr_shed_mode) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum wr_on_full) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum wr_upstream_encoding) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum wr_upstream_compression) == sizeof(int), "enums are stored as int");
 
 static bool is_name_char(char c)
 {
@@ -250,6 +254,8 @@ static const struct wr_cfg__field upstream_fields[] = {
     NUM_ROW(C, WR_CFG__U32, "resend_per_s", upstream.resend_per_s, 1, 1000000, 2000),
     OBJ_ROW("reconnect", reconnect_fields),
     OBJ_ROW("tls", tls_fields),
+    ENUM_ROW(C, "encoding", upstream.encoding, WR_UPSTREAM_JSON, encoding_names),
+    ENUM_ROW(C, "compression", upstream.compression, WR_UPSTREAM_COMPRESS_NONE, compression_names),
     OBJ_ROW("batch", batch_fields),
     END_ROW,
 };
@@ -279,6 +285,14 @@ static const struct wr_cfg__field filter_fields[] = {
     END_ROW,
 };
 
+/* The limits match agent/sketch.h (config cannot include it; the pipeline checks they agree). */
+static const struct wr_cfg__field sketch_fields[] = {
+    NUM_ROW(S, WR_CFG__DOUBLE, "accuracy", sketch.accuracy, 0.0001, 0.2, 0.01),
+    NUM_ROW(S, WR_CFG__U32, "max_buckets", sketch.max_buckets, 16, 8192, 512),
+    NUM_ROW(S, WR_CFG__BOOL, "upstream", sketch.upstream, 0, 1, 0),
+    END_ROW,
+};
+
 const struct wr_cfg__field wr_config__stream_fields[] = {
     STR_ROW(S, "name", name, NULL, WR_CFG__REQUIRED, check_name),
     STR_ROW(S, "match", match, NULL, WR_CFG__REQUIRED, check_filter),
@@ -294,6 +308,11 @@ const struct wr_cfg__field wr_config__stream_fields[] = {
      .def = WR_CFG__AGG_ALL,
      .names = wr_config__agg_names},
     OBJ_ROW("filter", filter_fields),
+    {.name = "quantiles",
+     .kind = WR_CFG__QUANTILES,
+     .off = offsetof(S, quantiles),
+     .has_off = offsetof(S, n_quantiles)},
+    OBJ_ROW("sketch", sketch_fields),
     NUM_ROW(S, WR_CFG__U8, "priority", priority, 0, 9, 5),
     NUM_ROW(S, WR_CFG__U32, "max_keys", max_keys, 1, 1000000, 1000),
     END_ROW,

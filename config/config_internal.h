@@ -27,6 +27,7 @@ enum wr_cfg__kind {
     WR_CFG__DOUBLE,     /* double, finite */
     WR_CFG__OPT_DOUBLE, /* double plus a bool at has_off; omitted from output when unset */
     WR_CFG__AGGS,       /* unsigned WR_AGG_* bit set, as an array of names */
+    WR_CFG__QUANTILES,  /* double[WR_CFG_MAX_QUANTILES] plus its size_t count at has_off */
     WR_CFG__OBJECT,     /* nested JSON object; fields in sub[], same base struct */
     WR_CFG__STREAMS,    /* the streams array; elements use wr_config__stream_fields */
 };

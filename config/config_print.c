@@ -186,6 +186,18 @@ static void put_value(struct out_buf *b, const struct wr_cfg__field *f, const vo
         puts_(b, "]");
         break;
     }
+    case WR_CFG__QUANTILES: {
+        const double *q = (const double *)p;
+        size_t n = *(const size_t *)((const char *)base + f->has_off);
+
+        puts_(b, "[");
+        for (size_t k = 0; k < n && k < WR_CFG_MAX_QUANTILES; k++) {
+            puts_(b, k == 0 ? "" : ", ");
+            put_double(b, q[k]);
+        }
+        puts_(b, "]");
+        break;
+    }
     case WR_CFG__OBJECT:
         put_object(b, f->sub, base, cfg, depth);
         break;

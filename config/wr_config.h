@@ -17,6 +17,7 @@
 #define WR_CFG_MAX_STREAMS 64
 #define WR_CFG_MAX_ERRORS 32
 #define WR_CFG_ERROR_LEN 256
+#define WR_CFG_MAX_QUANTILES 8
 
 enum wr_payload_format {
     WR_FORMAT_AUTO = 0, /* JSON object, bare number or SenML array, detected per message */
@@ -39,6 +40,16 @@ enum wr_late_policy {
 enum wr_shed_mode {
     WR_SHED_DROP = 0,
     WR_SHED_SAMPLE,
+};
+
+enum wr_upstream_encoding {
+    WR_UPSTREAM_JSON = 0,
+    WR_UPSTREAM_CBOR,
+};
+
+enum wr_upstream_compression {
+    WR_UPSTREAM_COMPRESS_NONE = 0,
+    WR_UPSTREAM_COMPRESS_ZSTD,
 };
 
 enum wr_on_full {
@@ -79,6 +90,13 @@ struct wr_stream_config {
     uint32_t max_future_s;             /* event times further ahead of the clock are dropped */
     unsigned aggregates;               /* WR_AGG_* bits */
     struct wr_filter_config filter;
+    double quantiles[WR_CFG_MAX_QUANTILES]; /* increasing, in [0, 1] */
+    size_t n_quantiles;                     /* 0: no quantiles */
+    struct {
+        double accuracy;      /* relative error bound of the quantiles */
+        uint32_t max_buckets; /* per sign, per window */
+        bool upstream;        /* send the sketch itself with each result */
+    } sketch;                 /* windows carry a sketch when n_quantiles > 0 or upstream */
     uint8_t priority;                  /* 0 (lowest) .. 9 (highest) */
     uint32_t max_keys;                 /* distinct keys with open windows */
 };
@@ -114,6 +132,8 @@ struct wr_config {
         uint32_t reconnect_min_ms;
         uint32_t reconnect_max_ms;
         struct wr_tls_config tls;
+        enum wr_upstream_encoding encoding;
+        enum wr_upstream_compression compression;
         struct {
             uint32_t max_results;
             uint32_t max_bytes;

@@ -29,6 +29,7 @@ sysroot_pkgs=(
     libcjson-dev libcjson1
     libmbedtls-dev libmbedtls14 libmbedx509-1 libmbedcrypto7
     libcmocka-dev libcmocka0
+    libzstd-dev libzstd1
 )
 
 refresh=0

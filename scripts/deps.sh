@@ -3,7 +3,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config python3 openssl mosquitto mosquitto-clients
       libpaho-mqtt-dev libsqlite3-dev libmbedtls-dev libcjson-dev libcmocka-dev
-      clang libclang-rt-14-dev"
+      clang libclang-rt-14-dev libzstd-dev zstd"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -11,11 +11,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
 from mqtt_lite import Client
+
+# The consumers' reference decoder (JSON, CBOR, zstd) lives in tests/.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import windrow_decode  # noqa: E402
 
 WINDROW_BIN = os.environ.get("WINDROW_BIN", "windrow")
 # For a cross-built binary: the qemu-user command line to run it with (space-separated).
@@ -104,12 +109,14 @@ class Broker:
 
 
 class Collector:
-    """Subscribes upstream and keeps every message, parsed as JSON, in arrival order."""
+    """Subscribes upstream and keeps every message in arrival order, decoded by
+    tests/windrow_decode.py (JSON, CBOR or zstd; status messages are JSON)."""
 
     def __init__(self, broker, topic="windrow/#", client_id="collector", tls=None):
         self.client = broker.client(client_id, tls=tls)
         self.client.subscribe(topic, qos=1)
         self.messages = []
+        self.raw = []  # (topic, payload bytes) as received
         self.lock = threading.Lock()
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -125,11 +132,12 @@ class Collector:
                 continue
             topic, payload = msg
             try:
-                body = json.loads(payload)
+                body = windrow_decode.decode_message(payload)
             except ValueError:
                 body = {"_raw": payload}
             with self.lock:
                 self.messages.append((topic, body))
+                self.raw.append((topic, bytes(payload)))
 
     def results(self):
         """Every result in every results message, flattened, with stream and size_s added."""
