@@ -51,6 +51,12 @@ static bool field_equal(const struct wr_cfg__field *f, const void *a, const void
     }
     case WR_CFG__AGGS:
         return *(const unsigned *)pa == *(const unsigned *)pb;
+    case WR_CFG__QUANTILES: {
+        size_t na = *(const size_t *)member(a, f->has_off);
+        size_t nb = *(const size_t *)member(b, f->has_off);
+
+        return na == nb && memcmp(pa, pb, na * sizeof(double)) == 0;
+    }
     case WR_CFG__OBJECT:
     case WR_CFG__STREAMS:
         break;
