@@ -68,6 +68,21 @@ def wakeups(pid):
     return total
 
 
+def run_ns(pid):
+    """Time on CPU of the live threads, ns (first field of /proc/<pid>/task/*/schedstat).
+
+    Finer than utime+stime (which tick at 100 Hz) but blind to threads that
+    have ended: for idle measurements, where the threads stay."""
+    total = 0
+    for path in glob.glob("/proc/%d/task/*/schedstat" % pid):
+        try:
+            with open(path) as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            pass
+    return total
+
+
 def write_bytes(pid):
     with open("/proc/%d/io" % pid) as f:
         for line in f:
@@ -83,6 +98,7 @@ class Sample:
         self.t = time.monotonic()
         self.cpu_us = cpu_us(pid)
         self.wakeups = wakeups(pid)
+        self.run_ns = run_ns(pid)
         self.write_bytes = write_bytes(pid)
 
 
@@ -434,6 +450,10 @@ class Scope(harness.Lab):
     def add(self, stop):
         self._stops.append(stop)
 
+    def ram(self):
+        """A RAM-backed directory of this scope (the work dir where there is no /dev/shm)."""
+        return self.shm or self.wd
+
     def metrics_path(self, name="metrics"):
         return os.path.join(self.shm or self.wd, name + ".prom")
 
@@ -448,3 +468,45 @@ class Scope(harness.Lab):
         finally:
             if self.shm:
                 subprocess.run(["rm", "-rf", self.shm])
+
+
+class Probe:
+    """What this windrow build accepts, read from `windrow --print-config`.
+
+    trace: the Paho trace level windrow runs with ("default" when the build
+    has no such setting), so that it is compared with the floor at the same
+    level. ram_dirs: (section, field) of settings that name RAM-backed
+    directories (crash journal, snapshots); each run points them at its own
+    directory under /dev/shm, so runs never share one and their writes are
+    not counted as storage wear.
+    """
+
+    def __init__(self, paths, wd):
+        cfg = {"agent": {"id": "probe", "state_dir": os.path.join(wd, "state")},
+               "source": {"uri": "tcp://127.0.0.1:1883"},
+               "upstream": {"uri": "tcp://127.0.0.1:1884"},
+               "streams": [{"name": "s", "match": "a/+"}]}
+        path = os.path.join(wd, "probe.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        p = subprocess.run([paths.windrow, "--print-config", path], capture_output=True,
+                           text=True, timeout=30)
+        self.printed = json.loads(p.stdout) if p.returncode == 0 else {}
+        self.trace = "default"
+        self.trace_field = None
+        self.ram_dirs = []
+        for section, fields in self.printed.items():
+            if not isinstance(fields, dict):
+                continue
+            for name, value in fields.items():
+                if "trace" in name and isinstance(value, str):
+                    self.trace, self.trace_field = value, (section, name)
+                if name.endswith("_dir") and name != "state_dir" and isinstance(value, str):
+                    self.ram_dirs.append((section, name))
+
+    def adjust(self, cfg, ram_root):
+        for section, name in self.ram_dirs:
+            d = os.path.join(ram_root, name)
+            os.makedirs(d, exist_ok=True)
+            cfg.setdefault(section, {})[name] = d
+        return cfg

@@ -15,6 +15,7 @@ import csv
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -76,7 +77,7 @@ def run_floor(ctx, qos, rate, keys, records, trace, seconds):
         events = summary["sent_events"]
         got = min(events, msgs * records)
         return {"subject": "paho-floor" + ("" if trace == "default" else "-" + trace),
-                "trace": trace, "qos": qos, "keys": keys, "records": records,
+                "trace": trace, "qos": qos, "keys": keys, "records": records, "target": rate,
                 "offered": events / summary["seconds"],
                 "achieved": got / max(t_done - load.t0, summary["seconds"]),
                 "sent": events, "loss": events - got, "windows": "", "exact": "",
@@ -93,6 +94,7 @@ def windrow_run(ctx, sc, qos, rate, keys, records, seconds, quantiles=None, stor
     cfg = windrow_config(sc.wd, local.port, up.port, ctx.certs,
                          [bench_stream(1, 1, keys, senml=records > 1, quantiles=quantiles)],
                          qos=qos, storage=storage, metrics_file=sc.metrics_path())
+    ctx.probe.adjust(cfg, sc.ram())
     agent = start_windrow(sc.wd, cfg)
     sc.add(lambda: agent.stop(timeout=20))
     pid = agent.proc.pid
@@ -115,7 +117,7 @@ def windrow_run(ctx, sc, qos, rate, keys, records, seconds, quantiles=None, stor
     m = agent.metrics()
     got = min(n - 1, events)
     row = {"subject": "windrow", "trace": ctx.windrow_trace, "qos": qos, "keys": keys,
-           "records": records, "offered": events / summary["seconds"],
+           "records": records, "target": rate, "offered": events / summary["seconds"],
            "achieved": got / max(t_done - load.t0, summary["seconds"]),
            "sent": events, "loss": v["lost"], "windows": v["windows"], "exact": v["exact"],
            "cpu_us_per_event": (s1.cpu_us - s0.cpu_us) / max(events, 1),
@@ -138,6 +140,8 @@ def rate_label(r):
 
 def step_matrix(ctx):
     cases = matrix_cases(ctx.quick)
+    if ctx.rates:
+        cases = [c for c in cases if c[1] in ctx.rates]
     floors = sorted({(q, r, rec) for q, r, k, rec in cases})
     rows = []
     for q, r, rec in floors:
@@ -150,7 +154,8 @@ def step_matrix(ctx):
             q, rate_label(r), k, " SenML" if rec > 1 else ""),
             lambda: run_windrow(ctx, q, r, k, rec, ctx.seconds)))
     rows = [r for r in rows if r]
-    add_floor_ratio(rows, ctx.windrow_trace)
+    add_floor_ratio(rows, ctx.windrow_trace if ctx.windrow_trace in ("default", "error")
+                    else "default")
     ctx.matrix = rows
     print_matrix(rows)
 
@@ -159,7 +164,7 @@ def floor_for(rows, row, trace):
     want = "paho-floor" + ("" if trace == "default" else "-" + trace)
     for f in rows:
         if f["subject"] == want and f["qos"] == row["qos"] and f["records"] == row["records"] \
-                and abs(f["offered"] - row["offered"]) < 0.1 * row["offered"]:
+                and f["target"] == row["target"]:
             return f
     return None
 
@@ -207,7 +212,7 @@ def print_markdown(cols, rows):
 
 
 def print_matrix(rows):
-    order = sorted(rows, key=lambda r: (r["records"], r["qos"], r["keys"], r["offered"],
+    order = sorted(rows, key=lambda r: (r["records"], r["qos"], r["keys"], r["target"],
                                         r["subject"] != "windrow", r["subject"]))
     cells = [matrix_cells(r) for r in order]
     log("")
@@ -229,8 +234,9 @@ def print_matrix(rows):
             bad = [r["offered"] for r in rows if r["subject"] == subject and r["qos"] == q and
                    r["records"] == 1 and r["keys"] == 1000 and r["loss"] > 0]
             if ok or bad:
-                log("  %s QoS %d: lossless up to %s ev/s offered%s" % (
-                    subject, q, "%.0f" % max(ok) if ok else "none",
+                log("  %s QoS %d: %s%s" % (
+                    subject, q, "lossless up to %.0f ev/s offered" % max(ok) if ok
+                    else "lossless at no rate tried",
                     "; first loss at %.0f" % min(bad) if bad else ""))
     log("")
     log("Markdown:")
@@ -248,13 +254,13 @@ def profile_config(ctx, sc, local, up, profile="x86_64-gateway"):
     cfg["upstream"]["tls"] = {"ca_file": ctx.certs["ca"], "cert_file": ctx.certs["cert"],
                               "key_file": ctx.certs["key"], "server_name": "localhost"}
     cfg.setdefault("metrics", {})["file"] = sc.metrics_path()
-    return cfg
+    return ctx.probe.adjust(cfg, sc.ram())
 
 
 def step_footprint(ctx):
     """Idle CPU, wake-ups and RSS with the x86_64-gateway profile; RSS under load; 2k QoS 1."""
-    idle_s = 5 if ctx.quick else 30
-    load_s = 3 if ctx.quick else 10
+    idle_s = 3 if ctx.quick else 30
+    load_s = 2 if ctx.quick else 10
     with Scope() as sc:
         local = sc.local(ctx.broker)
         up = lab.tls_upstream(sc.wd, "upstream", ctx.certs)
@@ -270,11 +276,14 @@ def step_footprint(ctx):
         s1 = Sample(pid)
         dt = s1.t - s0.t
         r = {"idle_s": dt, "idle_cpu_pct": (s1.cpu_us - s0.cpu_us) / dt / 1e4,
+             "idle_cpu_pct_schedstat": (s1.run_ns - s0.run_ns) / dt / 1e7,
              "idle_wakeups_per_s": (s1.wakeups - s0.wakeups) / dt,
              "idle_rss_kb": status_kb(pid, "VmRSS"), "idle_hwm_kb": status_kb(pid, "VmHWM")}
-        log("idle (%s default config, %.0f s, no traffic): CPU %.3f %% of a core, %.1f wake-ups/s"
-            " (context switches over all threads), RSS %.2f MiB (peak so far %.2f MiB)" % (
-                "x86_64-gateway", dt, r["idle_cpu_pct"], r["idle_wakeups_per_s"],
+        log("idle (%s default config, %.0f s, no traffic): CPU %.3f %% of a core (utime+stime; "
+            "%.4f %% from the threads' schedstat run time), %.1f wake-ups/s (context switches "
+            "over all threads), RSS %.2f MiB (peak so far %.2f MiB)" % (
+                "x86_64-gateway", dt, r["idle_cpu_pct"], r["idle_cpu_pct_schedstat"],
+                r["idle_wakeups_per_s"],
                 r["idle_rss_kb"] / MIB, r["idle_hwm_kb"] / MIB))
         for keys, rate in ((1000, 2000), (10000, 5000)):
             load = Load(ctx.paths, sc.wd, local.port, rate * load_s, keys, rate, 1, prefix="sensors",
@@ -306,6 +315,7 @@ def wear_case(ctx, keys, rate, size_s, storage, measure_s, settle_s=4):
         cfg = windrow_config(sc.wd, local.port, up.port, ctx.certs,
                              [bench_stream(size_s, 1, keys)], qos=1, storage=storage,
                              metrics_file=sc.metrics_path())
+        ctx.probe.adjust(cfg, sc.ram())
         agent = start_windrow(sc.wd, cfg)
         sc.add(lambda: agent.stop(timeout=20))
         pid = agent.proc.pid
@@ -331,14 +341,15 @@ def wear_case(ctx, keys, rate, size_s, storage, measure_s, settle_s=4):
 
 
 def step_wear(ctx):
-    measure = 5 if ctx.quick else ctx.wear_seconds
+    measure = 3 if ctx.quick else ctx.wear_seconds
+    settle = 2 if ctx.quick else 4
     out = []
     for keys, rate, size_s, storage, label in (
             (1000, 2000, 1, {}, "default config"),
             (1000, 1000, 60, {}, "default config"),
             (1000, 2000, 1, {"checkpoint_interval_ms": 1000}, "checkpoint_interval_ms 1000")):
         r = ctx.attempt("wear %d keys %d ev/s %d s windows, %s" % (keys, rate, size_s, label),
-                        lambda: wear_case(ctx, keys, rate, size_s, storage, measure))
+                        lambda: wear_case(ctx, keys, rate, size_s, storage, measure, settle))
         if not r:
             continue
         r["label"] = label
@@ -364,6 +375,7 @@ def step_restore(ctx):
         cfg = windrow_config(sc.wd, local.port, up.port, ctx.certs,
                              [bench_stream(3600, 10, keys)], qos=1,
                              metrics_file=sc.metrics_path(), log_level="info")
+        ctx.probe.adjust(cfg, sc.ram())
         agent = start_windrow(sc.wd, cfg)
         load = Load(ctx.paths, sc.wd, local.port, keys, keys, 5000, 1, close=False)
         sc.add(load.stop)
@@ -382,6 +394,16 @@ def step_restore(ctx):
         ctx.results["restore"] = {"windows": keys, "restore_ms": ms}
 
 
+def restore_ms_logged(agent):
+    """The restore time from windrow's start-up log line, or None without one."""
+    try:
+        agent.wait_log(r"restored .* in \d+ ms", 10)
+    except AssertionError:
+        return None
+    m = re.findall(r"restored .* in (\d+) ms", agent.log_text())
+    return int(m[-1]) if m else None
+
+
 def step_sigkill(ctx):
     kills = ctx.kills
     rate, keys, size_s, late_s = 2000, 1000, 10, 2
@@ -393,6 +415,7 @@ def step_sigkill(ctx):
         cfg = windrow_config(sc.wd, local.port, up.port, ctx.certs,
                              [bench_stream(size_s, late_s, keys)], qos=1,
                              metrics_file=sc.metrics_path(), log_level="info")
+        ctx.probe.adjust(cfg, sc.ram())
         agent = start_windrow(sc.wd, cfg)
         agents = [agent]
         sc.add(lambda: agents[-1].stop(timeout=20))
@@ -408,7 +431,7 @@ def step_sigkill(ctx):
                 break
             agents[-1].stop(sig=signal.SIGKILL)
             agents.append(start_windrow(sc.wd, cfg, name="windrow-%d" % (i + 1)))
-            restore_ms.append(agents[-1].metrics().get("windrow_restore_time_ms"))
+            restore_ms.append(restore_ms_logged(agents[-1]))
         summary = load.wait(duration + 60)
         events = summary["sent_events"]
         wait_settled(lambda: verify(summary, coll.results(), size_s)["delivered"],
@@ -425,7 +448,7 @@ def step_sigkill(ctx):
         log("SIGKILL: %d kills under %d ev/s QoS 1 (%d keys, %d s windows): sent %d, delivered %d,"
             " lost %d (%.1f per kill), counted twice %d, windows exact %d/%d (wrong %d, missing "
             "%d), duplicate deliveries %d, ids with two contents %d, integrity_check %s, "
-            "last exit %s; restore_time_ms after kills %s" % (
+            "last exit %s; restore times after the kills (ms, from the log) %s" % (
                 done, rate, keys, size_s, events, v["delivered"], v["lost"],
                 v["lost"] / max(done, 1), v["extra"], v["exact"], v["windows"], v["wrong"],
                 v["missing"], v["duplicates"], v["conflicts"], integrity, rc, restore_ms))
@@ -434,7 +457,7 @@ def step_sigkill(ctx):
 
 def step_outage(ctx):
     """Uplink down while events flow; bytes written during the outage; drain; exact windows."""
-    outage_s = 5 if ctx.quick else ctx.outage_seconds
+    outage_s = 3 if ctx.quick else ctx.outage_seconds
     rate, keys = 1000, 1000
     with Scope() as sc:
         local = sc.local("deep")
@@ -442,6 +465,7 @@ def step_outage(ctx):
         sc.add(up.stop)
         cfg = windrow_config(sc.wd, local.port, up.port, ctx.certs,
                              [bench_stream(1, 1, keys)], qos=1, metrics_file=sc.metrics_path())
+        ctx.probe.adjust(cfg, sc.ram())
         agent = start_windrow(sc.wd, cfg)
         sc.add(lambda: agent.stop(timeout=20))
         pid = agent.proc.pid
@@ -524,18 +548,18 @@ def step_size(ctx):
 
 CSV_FIELDS = ["subject", "trace", "qos", "keys", "records", "offered", "achieved", "sent", "loss",
               "windows", "exact", "cpu_us_per_event", "ratio", "minus_floor_us", "peak_rss_kb",
-              "seconds"]
+              "seconds", "target"]
 
 
 def write_csv(path, rows):
     order = sorted(rows, key=lambda r: (r["subject"], r["qos"], r["keys"], r["records"],
-                                        r["offered"]))
+                                        r["target"]))
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         for r in order:
-            w.writerow({k: ("%.4g" % r[k] if isinstance(r.get(k), float) else r.get(k))
-                        for k in CSV_FIELDS})
+            w.writerow({k: (("%.0f" if k in ("offered", "achieved") else "%.3f") % r[k]
+                            if isinstance(r.get(k), float) else r.get(k)) for k in CSV_FIELDS})
     log("CSV: %s" % path)
 
 
@@ -559,7 +583,7 @@ class Context:
     def __init__(self, args):
         self.paths = lab.Paths(os.path.abspath(args.build))
         self.quick = args.quick
-        self.seconds = args.seconds or (3 if args.quick else 10)
+        self.seconds = args.seconds or (2 if args.quick else 10)
         self.wear_seconds = args.wear_seconds
         self.outage_seconds = args.outage_seconds
         self.kills = args.kills or (2 if args.quick else 10)
@@ -569,6 +593,8 @@ class Context:
         self.failures = []
         self.certs = None
         self.windrow_trace = "default"
+        self.probe = None
+        self.rates = {int(x) for x in args.rates.split(",")} if args.rates else None
 
     def attempt(self, what, fn):
         """Run one measurement; on failure say why and go on."""
@@ -592,11 +618,13 @@ def main():
     ap.add_argument("--build", default=os.path.join(lab.ROOT, "build", "rel"),
                     help="build directory with agent/windrow and tests/bench (default build/rel)")
     ap.add_argument("--quick", action="store_true", help="short steps, fewer rates (~2 min)")
-    ap.add_argument("--seconds", type=int, help="seconds per matrix step (default 10, quick 3)")
+    ap.add_argument("--seconds", type=int, help="seconds per matrix step (default 10, quick 2)")
     ap.add_argument("--wear-seconds", type=int, default=30,
                     help="measurement window of each wear case (default 30)")
     ap.add_argument("--outage-seconds", type=int, default=30, help="uplink outage (default 30)")
     ap.add_argument("--kills", type=int, help="SIGKILLs in the sigkill step (default 10, quick 2)")
+    ap.add_argument("--rates", help="comma-separated offered rates: only the matrix cases at "
+                    "these rates (e.g. 150000,40000)")
     ap.add_argument("--only", help="comma-separated steps: " + ",".join(ALL_STEPS))
     ap.add_argument("--broker", default="stock", choices=["stock", "dropin", "deep"],
                     help="local broker settings for the matrix, footprint and wear steps")
@@ -628,6 +656,14 @@ def main():
     certs_dir = tempfile.mkdtemp(prefix="windrow-bench-pki-")
     try:
         ctx.certs = lab.make_certs(certs_dir)
+        ctx.probe = lab.Probe(ctx.paths, certs_dir)
+        ctx.windrow_trace = ctx.probe.trace
+        log("windrow: Paho trace level %s%s; RAM-backed dirs per run: %s" % (
+            ctx.probe.trace, " (%s.%s)" % ctx.probe.trace_field if ctx.probe.trace_field
+            else " (no setting in this build)",
+            ", ".join("%s.%s" % d for d in ctx.probe.ram_dirs) or "none in this build"))
+        if ctx.windrow_trace not in ("default", "error"):
+            log("  the floor runs at default and error only: ratios use the default floor")
         for step in steps:
             log("== %s" % step)
             ctx.attempt("step " + step, lambda: globals()["step_" + step](ctx))
