@@ -1,17 +1,18 @@
 # CPU per event against offered rate, windrow and the bare-Paho floor, from
 # the CSV that run_bench.py writes. Called by run_bench.py as
-#   gnuplot -e "csv='bench.csv'; png='docs/bench-cpu.png'" tests/bench/bench_cpu.gp
+#   gnuplot -e "csv='bench.csv'; png='docs/bench-cpu.png'; sub='what run'" tests/bench/bench_cpu.gp
 # Series: JSON payloads, 1,000 keys; one line per subject and QoS. Lines only
 # join rows that follow each other in the CSV, so run_bench.py sorts it by
 # subject, QoS, keys, records, rate.
-set terminal pngcairo size 900,560 font "sans,10"
+set terminal pngcairo size 900,640 font "sans,10"
 set output png
 set datafile separator ","
 set key below horizontal maxcols 2
 set logscale x
-set xlabel "offered events/s"
+set xlabel "offered events/s" offset 0,0.5
 set ylabel "CPU µs per event (utime+stime / events)"
-set title "Windrow vs bare Paho MQTTAsync subscriber (same machine, same run)"
+if (!exists("sub")) sub = ""
+set title "Windrow vs bare Paho MQTTAsync subscriber (same machine, same run)\n".sub
 set grid
 set yrange [0:*]
 # column 1 subject, 3 qos, 4 keys, 5 records, 6 offered, 12 cpu_us_per_event

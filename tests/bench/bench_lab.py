@@ -501,7 +501,8 @@ class Probe:
             for name, value in fields.items():
                 if "trace" in name and isinstance(value, str):
                     self.trace, self.trace_field = value, (section, name)
-                if name.endswith("_dir") and name != "state_dir" and isinstance(value, str):
+                if name.endswith("_dir") and isinstance(value, str) and any(
+                        w in name for w in ("journal", "runtime", "run_dir", "ram", "snapshot")):
                     self.ram_dirs.append((section, name))
 
     def adjust(self, cfg, ram_root):

@@ -158,8 +158,11 @@ static int put_packet(unsigned char header, const unsigned char *var, size_t var
     if (out_len + total > OUT_CAP && flush_out() != 0)
         return -1;
     memcpy(out_buf + out_len, fixed, fixed_len);
-    memcpy(out_buf + out_len + fixed_len, var, var_len);
-    memcpy(out_buf + out_len + fixed_len + var_len, payload, payload_len);
+    /* PINGREQ and DISCONNECT have no parts: memcpy must not see their NULLs. */
+    if (var_len > 0)
+        memcpy(out_buf + out_len + fixed_len, var, var_len);
+    if (payload_len > 0)
+        memcpy(out_buf + out_len + fixed_len + var_len, payload, payload_len);
     out_len += total;
     return 0;
 }

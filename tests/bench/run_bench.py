@@ -145,7 +145,9 @@ def step_matrix(ctx):
     floors = sorted({(q, r, rec) for q, r, k, rec in cases})
     rows = []
     for q, r, rec in floors:
-        for trace in ("default", "error"):
+        # The ERROR-level floor for JSON only: for SenML packs Paho's cost per
+        # record is small either way.
+        for trace in ("default", "error") if rec == 1 or ctx.quick else ("default",):
             rows.append(ctx.attempt("floor %s QoS %d %s ev/s%s" % (
                 trace, q, rate_label(r), " SenML" if rec > 1 else ""),
                 lambda: run_floor(ctx, q, r, 1000, rec, trace, ctx.seconds)))
@@ -332,7 +334,10 @@ def wear_case(ctx, keys, rate, size_s, storage, measure_s, settle_s=4):
         metric = "windrow_storage_written_bytes_total"
         store_bytes = m1[metric] - m0[metric] if metric in m1 and metric in m0 else None
         wb = s1.write_bytes - s0.write_bytes
+        # Whatever byte counters this build has (written, logical checkpoint bytes ...).
+        counters = {k: m1[k] - m0[k] for k in m1 if k.endswith("bytes_total") and k in m0}
         return {"keys": keys, "rate": rate, "size_s": size_s, "storage": storage,
+                "byte_counters": counters,
                 "seconds": dt, "write_bytes": wb, "mb_per_min": wb * 60 / dt / 1e6,
                 "checkpoints": ckpts, "store_bytes": store_bytes,
                 "per_checkpoint": (store_bytes if store_bytes is not None else wb) / ckpts
@@ -341,8 +346,11 @@ def wear_case(ctx, keys, rate, size_s, storage, measure_s, settle_s=4):
 
 
 def step_wear(ctx):
-    measure = 3 if ctx.quick else ctx.wear_seconds
+    # A window shorter than the checkpoint interval could hold no checkpoint at all.
+    default_ms = ctx.probe.printed.get("storage", {}).get("checkpoint_interval_ms", 5000)
+    measure = 3 if ctx.quick else max(ctx.wear_seconds, -(-default_ms // 1000))
     settle = 2 if ctx.quick else 4
+    log("wear: default checkpoint_interval_ms %d, measurement window %d s" % (default_ms, measure))
     out = []
     for keys, rate, size_s, storage, label in (
             (1000, 2000, 1, {}, "default config"),
@@ -357,6 +365,9 @@ def step_wear(ctx):
         pc = ("%.0f bytes per checkpoint (%s, %d checkpoints)" % (
             r["per_checkpoint"], r["per_checkpoint_source"], r["checkpoints"])
             if r["per_checkpoint"] is not None else "no checkpoint in the window")
+        if r["checkpoints"] and r["byte_counters"]:
+            pc += "; per checkpoint by metric: " + ", ".join(
+                "%s %.0f" % (k, v / r["checkpoints"]) for k, v in sorted(r["byte_counters"].items()))
         log("wear %d keys, %d ev/s QoS 1, %d s windows, %s: %.3f MB/min written "
             "(/proc/pid/io write_bytes over %.0f s; %.1f GB/day); %s" % (
                 keys, rate, size_s, label, r["mb_per_min"], r["seconds"],
@@ -563,13 +574,14 @@ def write_csv(path, rows):
     log("CSV: %s" % path)
 
 
-def draw_chart(csv_path, png_path):
+def draw_chart(csv_path, png_path, subtitle):
     gp = shutil.which("gnuplot")
     if gp is None:
         log("chart: skipped, gnuplot is not installed (apt-get install gnuplot-nox)")
         return
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_cpu.gp")
-    p = subprocess.run([gp, "-e", "csv='%s'; png='%s'" % (csv_path, png_path), script],
+    p = subprocess.run([gp, "-e", "csv='%s'; png='%s'; sub='%s'" % (
+        csv_path, png_path, subtitle.replace("'", "")), script],
                        capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
         log("chart: gnuplot failed: %s" % p.stderr.strip()[-500:])
@@ -646,6 +658,7 @@ def main():
     out = args.out or os.path.join(ctx.paths.build, "bench")
     os.makedirs(out, exist_ok=True)
     t_start = time.monotonic()
+    ctx.load_at_start = os.getloadavg()[0]
     log("windrow benchmark: %s, %d cores, load average %s, %s mode, %d s per matrix step, "
         "local broker %s (%s)" % (os.uname().machine, os.cpu_count(),
                                   " ".join("%.2f" % x for x in os.getloadavg()),
@@ -675,7 +688,9 @@ def main():
         full = not ctx.quick and not args.only
         png = args.chart or (os.path.join(lab.ROOT, "docs", "bench-cpu.png") if full
                              else os.path.join(out, "bench-cpu.png"))
-        draw_chart(csv_path, png)
+        draw_chart(csv_path, png, "%s run, %s, %d s per step, %d cores, load average %.2f at start" % (
+            "quick (smoke, not figures)" if ctx.quick else "full", time.strftime("%Y-%m-%d"),
+            ctx.seconds, os.cpu_count(), ctx.load_at_start))
     with open(os.path.join(out, "bench.json"), "w") as f:
         json.dump({"matrix": ctx.matrix, "results": ctx.results, "failures": ctx.failures}, f,
                   indent=1, default=str)
