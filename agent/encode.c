@@ -204,8 +204,23 @@ int wr_encoder_begin_as(struct wr_encoder *enc, enum wr_encoding encoding, char 
 
 bool wr_encode__has_quantiles(const struct wr_encode_stream *st, const struct wr_result *r)
 {
-    return st->n_quantiles > 0 && st->quantiles != NULL && r->agg.sketch != NULL &&
-           wr_sketch_count(r->agg.sketch) > 0 && r->agg.count > 0;
+    if (st->n_quantiles == 0 || st->quantiles == NULL || r->agg.count == 0)
+        return false;
+    if (r->n_quantiles == st->n_quantiles)
+        return true;
+    return r->agg.sketch != NULL && wr_sketch_count(r->agg.sketch) > 0;
+}
+
+double wr_encode__quantile(const struct wr_encode_stream *st, const struct wr_result *r, size_t i)
+{
+    double v = NAN;
+
+    /* Values computed at emission travel with the result; else compute them from its sketch. */
+    if (r->n_quantiles == st->n_quantiles)
+        return r->quantiles[i];
+    if (wr_agg_quantile(&r->agg, st->quantiles[i], &v) != WR_OK)
+        v = NAN; /* config validation keeps q in [0, 1]; written as null */
+    return v;
 }
 
 bool wr_encode__has_sketch(const struct wr_encode_stream *st, const struct wr_result *r)
@@ -292,10 +307,8 @@ static void put_result(struct writer *w, const char id[17], const struct wr_enco
         for (size_t i = 0; i < st->n_quantiles; i++) {
             char qtext[NUM_MAX];
             size_t qn = wr_encode__format_double(st->quantiles[i], qtext);
-            double v = 0.0;
+            double v = wr_encode__quantile(st, r, i);
 
-            if (wr_agg_quantile(a, st->quantiles[i], &v) != WR_OK)
-                v = NAN; /* config validation keeps q in [0, 1]; written as null */
             if (i > 0)
                 put_lit(w, ",");
             put_lit(w, "\"");

@@ -318,10 +318,8 @@ void wr_encode__cbor_result(struct wr_encode__writer *w, const char id[17],
         for (size_t i = 0; i < st->n_quantiles; i++) {
             char qtext[WR_ENCODE__NUM_MAX];
             size_t qn = wr_encode__format_double(st->quantiles[i], qtext);
-            double v = 0.0;
+            double v = wr_encode__quantile(st, r, i);
 
-            if (wr_agg_quantile(a, st->quantiles[i], &v) != WR_OK)
-                v = NAN;
             put_text(w, qtext, qn);
             put_number(w, v);
         }

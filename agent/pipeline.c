@@ -102,7 +102,9 @@ static void on_window_result(void *ctx, const struct wr_result *r)
 {
     struct wr_pipeline *p = ctx;
 
-    p->results[p->n_results++] = *r;
+    /* The sketch is the window's and only borrowed for this call; the values travel. */
+    p->results[p->n_results] = *r;
+    p->results[p->n_results++].agg.sketch = NULL;
     if (p->n_results == RESULTS_PER_FLUSH)
         flush_results(p, plat_time_mono_ms());
 }
@@ -408,6 +410,11 @@ static int create_window(struct wr_pipeline *p)
         sp[s].max_keys = sc->max_keys;
         sp[s].revise_late = sc->late_policy == WR_LATE_REVISE;
         sp[s].revise_horizon_s = sc->revise_horizon_s;
+        sp[s].sketch = sc->n_quantiles > 0 || sc->sketch.upstream;
+        sp[s].sketch_accuracy = sc->sketch.accuracy;
+        sp[s].sketch_max_buckets = sc->sketch.max_buckets;
+        sp[s].quantiles = sc->quantiles;
+        sp[s].n_quantiles = sc->n_quantiles;
     }
     wp.streams = sp;
     wp.n_streams = p->cfg->n_streams;

@@ -321,6 +321,8 @@ static int walk(const unsigned char *p, size_t len, const struct header *h,
                 memcpy(&st.revision, r + 4, 4);
                 memcpy(&st.start_ms, r + 8, 8);
                 memcpy(&st.agg, r + 16, sizeof(st.agg));
+                /* The sketch pointer belonged to the process that wrote the snapshot. */
+                st.agg.sketch = NULL;
                 memcpy(st.key, r + WINDOW_FIXED, key_len);
                 rc = v->window(v->ctx, &st);
             }
@@ -342,6 +344,7 @@ static int walk(const unsigned char *p, size_t len, const struct header *h,
                 memcpy(&res.start_ms, r + 8, 8);
                 memcpy(&res.size_s, r + 16, 4);
                 memcpy(&res.agg, r + 20, sizeof(res.agg));
+                res.agg.sketch = NULL;
                 memcpy(res.key, r + RESULT_FIXED, key_len);
                 rc = v->result(v->ctx, &res);
             }

@@ -12,6 +12,7 @@
 
 #include "plat_log.h"
 #include "plat_mem.h"
+#include "sketch.h"
 #include "store_internal.h"
 #include "wr_error.h"
 
@@ -140,12 +141,136 @@ void wr_store__agg_encode(const struct wr_agg *agg, unsigned char out[WR_STORE__
     put_u64(out + 72, (uint64_t)agg->last_ms);
 }
 
+#define SECTION_QUANTILES 0x51 /* 'Q' */
+#define SECTION_SKETCH 0x53    /* 'S' */
+
+size_t wr_store__result_blob(const struct wr_result *r,
+                             unsigned char out[WR_STORE__RESULT_BLOB_MAX])
+{
+    size_t len = WR_STORE__AGG_BLOB_BYTES;
+    uint8_t nq = r->n_quantiles <= WR_RESULT_MAX_QUANTILES ? r->n_quantiles : 0;
+
+    wr_store__agg_encode(&r->agg, out);
+    if (nq > 0) {
+        out[len++] = SECTION_QUANTILES;
+        out[len++] = nq;
+        for (uint8_t i = 0; i < nq; i++, len += 8)
+            put_u64(out + len, double_bits(r->quantiles[i]));
+    }
+    return len;
+}
+
+int wr_store__state_blob(const struct wr_agg *agg, unsigned char **out, size_t *len)
+{
+    size_t sk = agg->sketch != NULL ? wr_sketch_serialized_size(agg->sketch) : 0;
+    size_t n = WR_STORE__AGG_BLOB_BYTES + (agg->sketch != NULL ? 5 + sk : 0);
+    unsigned char *b = plat_malloc(n);
+    size_t got = 0;
+
+    if (b == NULL)
+        return WR_E_NOMEM;
+    wr_store__agg_encode(agg, b);
+    if (agg->sketch != NULL) {
+        b[WR_STORE__AGG_BLOB_BYTES] = SECTION_SKETCH;
+        for (int i = 0; i < 4; i++)
+            b[WR_STORE__AGG_BLOB_BYTES + 1 + i] = (unsigned char)(sk >> (8 * i));
+        if (wr_sketch_serialize(agg->sketch, b + WR_STORE__AGG_BLOB_BYTES + 5, sk, &got) != WR_OK) {
+            plat_free(b);
+            return WR_E_INVAL;
+        }
+    }
+    *out = b;
+    *len = n;
+    return WR_OK;
+}
+
+/*
+ * The sections after the fixed part. q/nq and sketch may be NULL: that
+ * section is then checked for length only. A sketch that fails to decode
+ * makes the whole blob corrupt, so a window is never restored with a
+ * sketch that misses values.
+ */
+static int decode_sections(const unsigned char *p, size_t len, double *q, uint8_t *nq,
+                           struct wr_sketch **sketch)
+{
+    size_t at = WR_STORE__AGG_BLOB_BYTES;
+
+    while (at < len) {
+        unsigned char tag = p[at++];
+
+        if (tag == SECTION_QUANTILES) {
+            uint8_t n;
+
+            if (at >= len)
+                return WR_E_CORRUPT;
+            n = p[at++];
+            if (n > WR_RESULT_MAX_QUANTILES || len - at < (size_t)n * 8)
+                return WR_E_CORRUPT;
+            for (uint8_t i = 0; i < n && q != NULL; i++)
+                q[i] = bits_double(get_u64(p + at + 8 * i));
+            if (nq != NULL)
+                *nq = n;
+            at += (size_t)n * 8;
+        } else if (tag == SECTION_SKETCH) {
+            size_t n = 0;
+
+            if (len - at < 4)
+                return WR_E_CORRUPT;
+            for (int i = 0; i < 4; i++)
+                n |= (size_t)p[at + (size_t)i] << (8 * i);
+            at += 4;
+            if (len - at < n)
+                return WR_E_CORRUPT;
+            if (sketch != NULL) {
+                int rc = wr_sketch_deserialize(p + at, n, sketch);
+
+                if (rc != WR_OK)
+                    return rc == WR_E_NOMEM ? rc : WR_E_CORRUPT;
+            }
+            at += n;
+        } else {
+            return WR_E_CORRUPT;
+        }
+    }
+    return WR_OK;
+}
+
+int wr_store__result_blob_decode(const void *blob, int len, struct wr_result *r)
+{
+    int rc = wr_store__agg_decode(blob, len, &r->agg);
+
+    r->n_quantiles = 0;
+    if (rc != WR_OK)
+        return rc;
+    return decode_sections(blob, (size_t)len, r->quantiles, &r->n_quantiles, NULL);
+}
+
+int wr_store__state_blob_decode(const void *blob, int len, struct wr_agg *agg)
+{
+    int rc = wr_store__agg_decode(blob, len, agg);
+    struct wr_sketch *sk = NULL;
+
+    if (rc != WR_OK)
+        return rc;
+    rc = decode_sections(blob, (size_t)len, NULL, NULL, &sk);
+    if (rc != WR_OK) {
+        wr_sketch_destroy(sk);
+        return rc;
+    }
+    agg->sketch = sk;
+    return WR_OK;
+}
+
 int wr_store__agg_decode(const void *blob, int len, struct wr_agg *agg)
 {
     const unsigned char *p = blob;
 
-    if (p == NULL || len != WR_STORE__AGG_BLOB_BYTES)
+    if (p == NULL || len < WR_STORE__AGG_BLOB_BYTES)
         return WR_E_CORRUPT;
+    if (len > WR_STORE__AGG_BLOB_BYTES &&
+        decode_sections(p, (size_t)len, NULL, NULL, NULL) != WR_OK)
+        return WR_E_CORRUPT;
+    agg->sketch = NULL;
     agg->count = get_u64(p + 0);
     agg->sum = bits_double(get_u64(p + 8));
     agg->min = bits_double(get_u64(p + 16));
@@ -329,8 +454,10 @@ static int checkpoint_write(struct wr_store *st, sqlite3_stmt *stmt, const char 
 
 int wr_store_put_window(struct wr_store *st, const struct wr_window_state *state)
 {
-    unsigned char blob[WR_STORE__AGG_BLOB_BYTES];
+    unsigned char *blob = NULL;
+    size_t blob_len = 0;
     sqlite3_stmt *stmt;
+    int rc;
     const char *nul;
     int flags = 0;
 
@@ -345,15 +472,19 @@ int wr_store_put_window(struct wr_store *st, const struct wr_window_state *state
         flags |= FLAG_CLOSED;
     if (state->processing_time)
         flags |= FLAG_PROCESSING_TIME;
-    wr_store__agg_encode(&state->agg, blob);
+    rc = wr_store__state_blob(&state->agg, &blob, &blob_len);
+    if (rc != WR_OK)
+        return rc;
     stmt = st->stmt[STMT_WIN_PUT];
     sqlite3_bind_int64(stmt, 1, st->cfg_db_id[state->stream]);
     sqlite3_bind_blob(stmt, 2, state->key, (int)(nul - state->key), SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, state->start_ms);
     sqlite3_bind_int64(stmt, 4, (sqlite3_int64)state->revision);
     sqlite3_bind_int(stmt, 5, flags);
-    sqlite3_bind_blob(stmt, 6, blob, (int)sizeof(blob), SQLITE_STATIC);
-    return checkpoint_write(st, stmt, "writing a window checkpoint");
+    sqlite3_bind_blob(stmt, 6, blob, (int)blob_len, SQLITE_STATIC);
+    rc = checkpoint_write(st, stmt, "writing a window checkpoint");
+    plat_free(blob);
+    return rc;
 }
 
 int wr_store_visit_window(void *store, const struct wr_window_state *state)
@@ -450,8 +581,8 @@ int wr_store_load_windows(struct wr_store *st, wr_window_visit_fn visit, void *c
 
         memset(&ws, 0, sizeof(ws));
         if (s == NULL || s->index < 0 || key_len < 0 || key_len >= WR_KEY_MAX ||
-            wr_store__agg_decode(sqlite3_column_blob(stmt, 5), sqlite3_column_bytes(stmt, 5),
-                                 &ws.agg) != WR_OK) {
+            wr_store__state_blob_decode(sqlite3_column_blob(stmt, 5), sqlite3_column_bytes(stmt, 5),
+                                        &ws.agg) != WR_OK) {
             n_skipped++;
             continue;
         }
@@ -464,6 +595,7 @@ int wr_store_load_windows(struct wr_store *st, wr_window_visit_fn visit, void *c
         ws.closed = (flags & FLAG_CLOSED) != 0;
         ws.processing_time = (flags & FLAG_PROCESSING_TIME) != 0;
         rc = visit(ctx, &ws);
+        wr_sketch_destroy(ws.agg.sketch);
         if (rc != WR_OK)
             break;
     }

@@ -199,7 +199,7 @@ struct gathered {
     int64_t one_start_ms;
     uint32_t one_size_s;
     uint32_t one_revision;
-    struct wr_agg one_agg;
+    struct wr_result one; /* agg and quantile values */
 };
 
 static int gather(struct wr_store *st, const struct seed *s, int64_t tstart_ms, uint32_t tsize_s,
@@ -220,7 +220,7 @@ static int gather(struct wr_store *st, const struct seed *s, int64_t tstart_ms, 
         int64_t id = sqlite3_column_int64(stmt, 0);
         int64_t start = sqlite3_column_int64(stmt, 1);
         int64_t size = sqlite3_column_int64(stmt, 2);
-        struct wr_agg agg;
+        struct wr_result r;
 
         g->rows++;
         if (id < g->min_id)
@@ -229,8 +229,8 @@ static int gather(struct wr_store *st, const struct seed *s, int64_t tstart_ms, 
             continue;
         prev_start = start;
         prev_size = size;
-        if (wr_store__agg_decode(sqlite3_column_blob(stmt, 4), sqlite3_column_bytes(stmt, 4),
-                                 &agg) != WR_OK) {
+        if (wr_store__result_blob_decode(sqlite3_column_blob(stmt, 4),
+                                         sqlite3_column_bytes(stmt, 4), &r) != WR_OK) {
             /* Nothing can be sent from it anyway; it goes with the others. */
             st->stats.bad_rows++;
             continue;
@@ -239,9 +239,10 @@ static int gather(struct wr_store *st, const struct seed *s, int64_t tstart_ms, 
             g->one_start_ms = start;
             g->one_size_s = (uint32_t)size;
             g->one_revision = (uint32_t)sqlite3_column_int64(stmt, 3);
-            g->one_agg = agg;
+            g->one = r;
         }
-        wr_agg_merge(&g->merged, &agg);
+        /* Quantile values do not merge: a rolled-up result of several windows has none. */
+        wr_agg_merge(&g->merged, &r.agg);
     }
     if (src != SQLITE_DONE)
         rc = wr_store__fail(st, src, "gathering results for rollup");
@@ -252,7 +253,9 @@ static int gather(struct wr_store *st, const struct seed *s, int64_t tstart_ms, 
 static int roll_target(struct wr_store *st, const struct seed *s, int64_t tstart_ms,
                        uint32_t tsize_s, sqlite3_int64 min_id, struct chunk_counts *cc)
 {
-    unsigned char blob[WR_STORE__AGG_BLOB_BYTES];
+    unsigned char blob[WR_STORE__RESULT_BLOB_MAX];
+    size_t blob_len;
+    struct wr_result merged;
     struct gathered g;
     sqlite3_stmt *stmt;
     uint64_t deleted;
@@ -276,17 +279,19 @@ static int roll_target(struct wr_store *st, const struct seed *s, int64_t tstart
     sqlite3_bind_blob(stmt, 3, s->key, s->key_len, SQLITE_STATIC);
     if (g.windows == 1) {
         /* Only revisions of one window: keep the highest one as it is. */
-        wr_store__agg_encode(&g.one_agg, blob);
+        blob_len = wr_store__result_blob(&g.one, blob);
         sqlite3_bind_int64(stmt, 4, g.one_start_ms);
         sqlite3_bind_int64(stmt, 5, (sqlite3_int64)g.one_size_s);
         sqlite3_bind_int64(stmt, 6, (sqlite3_int64)g.one_revision);
     } else {
-        wr_store__agg_encode(&g.merged, blob);
+        memset(&merged, 0, sizeof(merged));
+        merged.agg = g.merged;
+        blob_len = wr_store__result_blob(&merged, blob);
         sqlite3_bind_int64(stmt, 4, tstart_ms);
         sqlite3_bind_int64(stmt, 5, (sqlite3_int64)tsize_s);
         sqlite3_bind_int64(stmt, 6, 0);
     }
-    sqlite3_bind_blob(stmt, 7, blob, (int)sizeof(blob), SQLITE_STATIC);
+    sqlite3_bind_blob(stmt, 7, blob, (int)blob_len, SQLITE_STATIC);
     src = sqlite3_step(stmt);
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);

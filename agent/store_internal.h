@@ -161,9 +161,29 @@ static inline uint64_t wr_store__row_bytes(size_t key_len)
     return WR_STORE_OUTBOX_ROW_FIXED_BYTES + (uint64_t)key_len;
 }
 
-/* The aggregate BLOB (see store.h). */
+/*
+ * The aggregate BLOB (see store.h): 80 fixed bytes, then optional sections,
+ * each a tag byte: 'Q' (a count byte, then that many little-endian doubles:
+ * a result's quantile values) and 'S' (a 4-byte little-endian length, then
+ * the window's sketch in its binary form, agent/sketch.h). Blobs written
+ * before quantiles existed are the 80 bytes alone.
+ */
+#define WR_STORE__RESULT_BLOB_MAX (WR_STORE__AGG_BLOB_BYTES + 2 + 8 * WR_RESULT_MAX_QUANTILES)
 void wr_store__agg_encode(const struct wr_agg *agg, unsigned char out[WR_STORE__AGG_BLOB_BYTES]);
+/** Decode the fixed part; sections are checked and skipped. agg->sketch is set to NULL. */
 int wr_store__agg_decode(const void *blob, int len, struct wr_agg *agg);
+/** A result's blob: the aggregate and its quantile values. Returns the length. */
+size_t wr_store__result_blob(const struct wr_result *r,
+                             unsigned char out[WR_STORE__RESULT_BLOB_MAX]);
+/** Decode a result's blob into r->agg, r->quantiles and r->n_quantiles. */
+int wr_store__result_blob_decode(const void *blob, int len, struct wr_result *r);
+/**
+ * A window state's blob: the aggregate and, if agg->sketch, the sketch. *out
+ * is plat_malloc'd (caller frees). WR_OK or WR_E_NOMEM.
+ */
+int wr_store__state_blob(const struct wr_agg *agg, unsigned char **out, size_t *len);
+/** Decode a state's blob; agg->sketch is a new sketch (caller destroys) or NULL. */
+int wr_store__state_blob_decode(const void *blob, int len, struct wr_agg *agg);
 
 /* Schema (store_schema.c). */
 extern const char *const wr_store__stmt_sql[STMT_COUNT_];

@@ -17,7 +17,7 @@ static sqlite3_int64 clamp_id(uint64_t id)
 }
 
 static int mark_window_closed(struct wr_store *st, const struct wr_result *r,
-                              const unsigned char *blob, size_t key_len)
+                              const unsigned char *blob, size_t blob_len, size_t key_len)
 {
     sqlite3_stmt *stmt = st->stmt[STMT_WIN_MARK_CLOSED];
     int src;
@@ -27,7 +27,7 @@ static int mark_window_closed(struct wr_store *st, const struct wr_result *r,
     sqlite3_bind_blob(stmt, 2, r->key, (int)key_len, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, r->start_ms);
     sqlite3_bind_int64(stmt, 4, (sqlite3_int64)r->revision);
-    sqlite3_bind_blob(stmt, 5, blob, WR_STORE__AGG_BLOB_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(stmt, 5, blob, (int)blob_len, SQLITE_STATIC);
     src = sqlite3_step(stmt);
     if (src != SQLITE_DONE)
         rc = wr_store__fail(st, src, "marking an emitted window closed");
@@ -64,17 +64,17 @@ int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results,
     stmt = st->stmt[STMT_OB_INSERT];
     for (size_t i = 0; i < n && rc == WR_OK; i++) {
         const struct wr_result *r = &results[i];
-        unsigned char blob[WR_STORE__AGG_BLOB_BYTES];
+        unsigned char blob[WR_STORE__RESULT_BLOB_MAX];
         size_t key_len = strlen(r->key);
+        size_t blob_len = wr_store__result_blob(r, blob);
         int src;
 
-        wr_store__agg_encode(&r->agg, blob);
         sqlite3_bind_int64(stmt, 1, st->cfg_db_id[r->stream]);
         sqlite3_bind_blob(stmt, 2, r->key, (int)key_len, SQLITE_STATIC);
         sqlite3_bind_int64(stmt, 3, r->start_ms);
         sqlite3_bind_int64(stmt, 4, (sqlite3_int64)r->size_s);
         sqlite3_bind_int64(stmt, 5, (sqlite3_int64)r->revision);
-        sqlite3_bind_blob(stmt, 6, blob, (int)sizeof(blob), SQLITE_STATIC);
+        sqlite3_bind_blob(stmt, 6, blob, (int)blob_len, SQLITE_STATIC);
         src = sqlite3_step(stmt);
         if (src == SQLITE_DONE) {
             delta.outbox_rows++;
@@ -86,7 +86,7 @@ int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results,
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);
         if (rc == WR_OK)
-            rc = mark_window_closed(st, r, blob, key_len);
+            rc = mark_window_closed(st, r, blob, blob_len, key_len);
     }
     rc = wr_store__unit_end(st, joined, &delta, rc);
     return wr_store__finish(st, rc);
@@ -124,8 +124,8 @@ int wr_store_outbox_read(struct wr_store *st, uint64_t after_id, struct wr_outbo
 
         memset(row, 0, sizeof(*row));
         if (key_len < 0 || key_len >= WR_KEY_MAX ||
-            wr_store__agg_decode(sqlite3_column_blob(stmt, 6), sqlite3_column_bytes(stmt, 6),
-                                 &row->result.agg) != WR_OK) {
+            wr_store__result_blob_decode(sqlite3_column_blob(stmt, 6),
+                                         sqlite3_column_bytes(stmt, 6), &row->result) != WR_OK) {
             st->stats.bad_rows++;
             continue;
         }

@@ -4,9 +4,13 @@
 #include <math.h>
 #include <string.h>
 
+#include "plat_log.h"
 #include "plat_mem.h"
+#include "sketch.h"
 #include "window_table.h"
 #include "wr_error.h"
+
+#define MOD "window"
 
 /*
  * Layout. Keys live in a fixed array of records found through an index
@@ -83,6 +87,11 @@ struct stream {
     uint32_t n_pending;
     uint32_t n_unemitted_closed; /* late windows created closed, not yet emitted */
     bool revise;
+    bool sketch; /* windows carry a quantile sketch */
+    double sketch_accuracy;
+    uint32_t sketch_max_buckets;
+    uint8_t n_quantiles;
+    double quantiles[WR_RESULT_MAX_QUANTILES];
     /* The last update of the clock came from a processing-time event. */
     bool clock_processing;
     /* Highest accepted event time (the M of the header), INT64_MIN if none. */
@@ -341,12 +350,23 @@ static uint32_t slot_take(struct wr_window *w, uint16_t stream, uint32_t key_id,
                           uint8_t flags)
 {
     uint32_t id = w->slot_free;
+    struct wr_sketch *sk;
     struct slot *sl;
 
     assert(id != NIL);
     sl = &w->slots[id];
     w->slot_free = sl->next;
+    sk = sl->agg.sketch;
     wr_agg_init(&sl->agg);
+    /* A sketch left by the slot's previous window is reused if it has this stream's parameters. */
+    if (sk != NULL && (!w->streams[stream].sketch ||
+                       wr_sketch_accuracy(sk) != w->streams[stream].sketch_accuracy ||
+                       wr_sketch_max_buckets(sk) != w->streams[stream].sketch_max_buckets)) {
+        wr_sketch_destroy(sk);
+        sk = NULL;
+    }
+    wr_sketch_clear(sk);
+    sl->agg.sketch = sk;
     sl->start_ms = start_ms;
     sl->key_id = key_id;
     sl->revision = 0;
@@ -439,12 +459,31 @@ static enum wr_window_outcome reserve_window(struct wr_window *w, uint16_t strea
     return WR_WINDOW_ADDED;
 }
 
-static void fold_event(struct slot *sl, const struct wr_event *ev)
+/*
+ * Fold one event; the sketch goes first because it is the only part that
+ * can fail (WR_E_NOMEM), and a failed sketch add leaves the window as it
+ * was, so the event can be dropped whole.
+ */
+static int fold_event(const struct wr_window *w, struct slot *sl, const struct wr_event *ev)
 {
+    const struct stream *s = &w->streams[sl->stream];
+    int rc;
+
+    if (s->sketch) {
+        if (sl->agg.sketch == NULL) {
+            rc = wr_sketch_create(s->sketch_accuracy, s->sketch_max_buckets, &sl->agg.sketch);
+            if (rc != WR_OK)
+                return rc;
+        }
+        rc = wr_sketch_add(sl->agg.sketch, ev->value);
+        if (rc != WR_OK)
+            return rc;
+    }
     wr_agg_add(&sl->agg, ev->value, ev->time_ms);
     if (ev->has_time)
         sl->flags &= (uint8_t)~SLOT_PROCESSING;
     sl->flags |= SLOT_DIRTY;
+    return WR_OK;
 }
 
 /* ---- create / destroy ---------------------------------------------------------------------- */
@@ -538,6 +577,15 @@ static void init_stream(struct stream *s, const struct wr_window_stream_params *
     s->revise = sp->revise_late;
     s->horizon_ms = sp->revise_late ? (int64_t)sp->revise_horizon_s * 1000 : 0;
     s->max_keys = sp->max_keys;
+    s->sketch = sp->sketch;
+    s->sketch_accuracy = sp->sketch_accuracy;
+    s->sketch_max_buckets = sp->sketch_max_buckets;
+    for (size_t i = 0;
+         sp->sketch && sp->quantiles != NULL && i < sp->n_quantiles && i < WR_RESULT_MAX_QUANTILES;
+         i++) {
+        s->quantiles[i] = sp->quantiles[i];
+        s->n_quantiles = (uint8_t)(i + 1);
+    }
     s->max_event_ms = INT64_MIN;
     s->anchor_ms = INT64_MIN;
     s->next_due_ms = INT64_MAX;
@@ -622,6 +670,9 @@ void wr_window_destroy(struct wr_window *w)
     if (w == NULL)
         return;
     plat_free(w->scratch);
+    /* Sketches stay with their slots, used or free. */
+    for (uint32_t i = 0; w->slots != NULL && i < w->n_slots; i++)
+        wr_sketch_destroy(w->slots[i].agg.sketch);
     wr_window__tab_free(&w->win_tab);
     plat_free(w->slots);
     wr_window__tab_free(&w->key_tab);
@@ -682,7 +733,10 @@ int wr_window_add(struct wr_window *w, const struct wr_event *ev, const struct w
         sl = &w->slots[id];
         if (!(sl->flags & SLOT_CLOSED)) {
             /* Still open, even if the watermark has passed it: advance has not run yet. */
-            fold_event(sl, ev);
+            if (fold_event(w, sl, ev) != WR_OK) {
+                *outcome = WR_WINDOW_NO_MEMORY;
+                return WR_OK;
+            }
             stream_note_event(s, ev, now->mono_ms);
             *outcome = WR_WINDOW_ADDED;
             return WR_OK;
@@ -692,7 +746,10 @@ int wr_window_add(struct wr_window *w, const struct wr_event *ev, const struct w
             *outcome = WR_WINDOW_LATE;
             return WR_OK;
         }
-        fold_event(sl, ev);
+        if (fold_event(w, sl, ev) != WR_OK) {
+            *outcome = WR_WINDOW_NO_MEMORY;
+            return WR_OK;
+        }
         slot_set_pending(w, sl);
         *outcome = WR_WINDOW_REVISED;
         return WR_OK;
@@ -717,7 +774,11 @@ int wr_window_add(struct wr_window *w, const struct wr_event *ev, const struct w
         id = slot_take(w, ev->stream, key_id, start,
                        (uint8_t)(SLOT_CLOSED | (ev->has_time ? 0 : SLOT_PROCESSING)));
         sl = &w->slots[id];
-        fold_event(sl, ev);
+        if (fold_event(w, sl, ev) != WR_OK) {
+            slot_release(w, id);
+            *outcome = WR_WINDOW_NO_MEMORY;
+            return WR_OK;
+        }
         slot_set_pending(w, sl);
         s->n_unemitted_closed++;
         s->next_due_ms = min64(s->next_due_ms, end + s->horizon_ms);
@@ -725,7 +786,11 @@ int wr_window_add(struct wr_window *w, const struct wr_event *ev, const struct w
         return WR_OK;
     }
     id = slot_take(w, ev->stream, key_id, start, (uint8_t)(ev->has_time ? 0 : SLOT_PROCESSING));
-    fold_event(&w->slots[id], ev);
+    if (fold_event(w, &w->slots[id], ev) != WR_OK) {
+        slot_release(w, id);
+        *outcome = WR_WINDOW_NO_MEMORY;
+        return WR_OK;
+    }
     stream_note_event(s, ev, now->mono_ms);
     s->next_due_ms = min64(s->next_due_ms, end);
     *outcome = WR_WINDOW_ADDED;
@@ -797,6 +862,11 @@ static void emit_slot(struct wr_window *w, uint32_t id, wr_window_emit_fn emit, 
     r.stream = sl->stream;
     memcpy(r.key, w->keys[sl->key_id].key, sizeof(r.key));
     r.agg = sl->agg;
+    for (uint8_t i = 0; i < s->n_quantiles && sl->agg.sketch != NULL; i++) {
+        if (wr_agg_quantile(&sl->agg, s->quantiles[i], &r.quantiles[i]) != WR_OK)
+            break;
+        r.n_quantiles = (uint8_t)(i + 1);
+    }
     emit(ctx, &r);
 
     sl->flags |= SLOT_EMITTED | SLOT_DIRTY;
@@ -917,6 +987,18 @@ static void jump_stream(struct wr_window *w, struct stream *s, int64_t shift)
             wr_window__tab_insert(&w->win_tab, sl->hash, id);
             sl->flags |= SLOT_DIRTY;
             continue;
+        }
+        /*
+         * Both belong to one stream, so their sketches have the same parameters and
+         * merge exactly; the merge fails only on memory, and then the moved window's
+         * values are missing from the quantiles of the merged one (logged).
+         */
+        if (sl->agg.sketch != NULL && w->slots[other].agg.sketch == NULL) {
+            w->slots[other].agg.sketch = sl->agg.sketch;
+            sl->agg.sketch = NULL;
+        } else if (sl->agg.sketch != NULL &&
+                   wr_sketch_merge(w->slots[other].agg.sketch, sl->agg.sketch) != WR_OK) {
+            PLAT_WARN(MOD, "clock jump: no memory to merge a window's quantile sketch");
         }
         wr_agg_merge(&w->slots[other].agg, &sl->agg);
         w->slots[other].flags |= SLOT_DIRTY;
@@ -1053,6 +1135,8 @@ int wr_window_restore(struct wr_window *w, const struct wr_window_state *state)
     uint32_t key_id;
     uint32_t id;
     int64_t end;
+    struct wr_sketch *sk;
+    int rc;
 
     if (w == NULL || state == NULL || state->stream >= w->n_streams ||
         !key_length(state->key, &len) || state->agg.count == 0)
@@ -1082,7 +1166,29 @@ int wr_window_restore(struct wr_window *w, const struct wr_window_state *state)
                    (uint8_t)((state->closed ? SLOT_CLOSED | SLOT_EMITTED : 0) |
                              (state->processing_time ? SLOT_PROCESSING : 0)));
     sl = &w->slots[id];
+    sk = sl->agg.sketch;
+    if (s->sketch) {
+        if (sk == NULL) {
+            rc = wr_sketch_create(s->sketch_accuracy, s->sketch_max_buckets, &sk);
+            if (rc != WR_OK) {
+                slot_release(w, id);
+                return rc;
+            }
+        }
+        /* A sketch of other parameters (the config changed) cannot merge: start empty. */
+        if (state->agg.sketch != NULL &&
+            wr_sketch_accuracy(state->agg.sketch) == s->sketch_accuracy &&
+            wr_sketch_max_buckets(state->agg.sketch) == s->sketch_max_buckets) {
+            rc = wr_sketch_merge(sk, state->agg.sketch);
+            if (rc != WR_OK) {
+                sl->agg.sketch = sk;
+                slot_release(w, id);
+                return rc;
+            }
+        }
+    }
     sl->agg = state->agg;
+    sl->agg.sketch = sk;
     sl->revision = state->closed ? state->revision : 0;
     end = state->start_ms + s->size_ms;
     s->next_due_ms = min64(s->next_due_ms, state->closed ? end + s->horizon_ms : end);

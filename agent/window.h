@@ -31,7 +31,12 @@
  * closes them all at once nor opens windows decades away.
  *
  * Memory. Every table is allocated at create, sized from the limits; adding
- * events and closing windows never allocates.
+ * events and closing windows never allocates, except the quantile sketches
+ * of streams that ask for them: a window slot gets its sketch with its first
+ * event and keeps it (cleared) when the slot is reused; the sketch's bucket
+ * array grows with the window's value range. An event whose sketch cannot
+ * grow is dropped as WR_WINDOW_NO_MEMORY, so a window's sketch always holds
+ * all of its values.
  *
  * Not thread-safe: one pipeline thread owns an engine.
  */
@@ -45,6 +50,16 @@ struct wr_window_stream_params {
     uint32_t max_keys;           /* distinct keys with open or revisable windows; > 0 */
     bool revise_late;
     uint32_t revise_horizon_s;   /* used when revise_late */
+    /*
+     * Quantiles: windows of a stream with sketch set carry a quantile sketch
+     * (agent/sketch.h) made with these parameters, allocated with the
+     * window's first event; results carry the n_quantiles estimates.
+     */
+    bool sketch;
+    double sketch_accuracy;
+    uint32_t sketch_max_buckets;
+    const double *quantiles;     /* n_quantiles (<= WR_RESULT_MAX_QUANTILES) in [0, 1]; copied */
+    size_t n_quantiles;
 };
 
 struct wr_window_params {
@@ -71,7 +86,7 @@ struct wr_window_state {
     uint32_t revision;       /* revision of the last emission, or 0 */
     bool closed;             /* emitted and kept only for revisions */
     bool processing_time;    /* holds only processing-time events */
-    struct wr_agg agg;
+    struct wr_agg agg;       /* agg.sketch: the window's sketch (borrowed), or NULL */
 };
 
 /** Called once per result. The result is borrowed for the call. */
@@ -139,7 +154,10 @@ int wr_window_retention_floor(const struct wr_window *w, uint16_t stream, const 
 /**
  * Put back one window from a checkpoint (before any wr_window_add). Returns
  * WR_OK, WR_E_INVAL (unknown stream, misaligned start), WR_E_FULL (key
- * limit or no free slot).
+ * limit or no free slot), WR_E_NOMEM. state->agg.sketch is borrowed and
+ * copied; for a stream with sketches a state without one (an older
+ * checkpoint) restores with an empty sketch, and its quantiles then cover
+ * only the events that follow.
  */
 int wr_window_restore(struct wr_window *w, const struct wr_window_state *state);
 

@@ -489,6 +489,13 @@ static void test_config_wrong_type_names_expected_type(void **state)
                  "streams[0].window.size_s: must be a positive integer");
     expect_error(build("", "", ",'filter':{'dedup':1}", ""),
                  "streams[0].filter.dedup: must be a boolean");
+    expect_error(build("", "", ",'sketch':{'upstream':true}", ""),
+                 "streams[0].sketch.upstream: not supported yet: results carry quantile values, "
+                 "not sketches");
+    expect_error(build("", "", ",'quantiles':[0.9,0.5]", ""),
+                 "streams[0].quantiles[1]: must be greater than the quantile before it (0.9)");
+    expect_error(build("", "", ",'quantiles':[1.5]", ""),
+                 "streams[0].quantiles[0]: must be a number in [0, 1]");
     expect_error(build("", "", ",'filter':{'max_silence_ms':1000}", ""),
                  "streams[0].filter.max_silence_ms: needs filter.deadband > 0 (it lets deadband "
                  "drops through)");

@@ -22,6 +22,7 @@
 
 #include "agg.h"
 #include "result.h"
+#include "sketch.h"
 #include "store.h"
 #include "window.h"
 #include "wr_error.h"
@@ -520,6 +521,63 @@ static const struct wr_window_state *find_window(const struct collected *c, uint
             c->w[i].start_ms == start_ms)
             return &c->w[i];
     return NULL;
+}
+
+struct sketch_check {
+    int visits;
+    uint64_t count;
+    double median;
+};
+
+/* The sketch is the store's and lives only for the call: look at it here. */
+static int check_sketch_visit(void *ctx, const struct wr_window_state *ws)
+{
+    struct sketch_check *sc = ctx;
+
+    sc->visits++;
+    assert_non_null(ws->agg.sketch);
+    sc->count = wr_sketch_count(ws->agg.sketch);
+    assert_int_equal(wr_sketch_quantile(ws->agg.sketch, 0.5, &sc->median), WR_OK);
+    return WR_OK;
+}
+
+/* A window's sketch goes into its checkpoint, a result's quantile values into its outbox row. */
+static void test_store_sketch_and_quantiles_round_trip(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    struct wr_window_state ws = make_window(0, "a", T0, 0, false, 1.0);
+    struct wr_result r = make_result(1, "q", T0, 60, 0, 2.0);
+    struct wr_outbox_row rows[4];
+    struct sketch_check sc;
+    double median = 0;
+
+    memset(&sc, 0, sizeof(sc));
+    assert_int_equal(wr_sketch_create(0.01, 512, &ws.agg.sketch), WR_OK);
+    for (int i = 1; i <= 101; i++)
+        assert_int_equal(wr_sketch_add(ws.agg.sketch, (double)i), WR_OK);
+    assert_int_equal(wr_sketch_quantile(ws.agg.sketch, 0.5, &median), WR_OK);
+    r.n_quantiles = 3;
+    r.quantiles[0] = 1.5;
+    r.quantiles[1] = -0.0;
+    r.quantiles[2] = 1e300;
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    assert_int_equal(wr_store_outbox_append(st, &r, 1), WR_OK);
+    wr_store_close(st);
+    wr_sketch_destroy(ws.agg.sketch);
+
+    st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    assert_int_equal(wr_store_load_windows(st, check_sketch_visit, &sc, NULL), WR_OK);
+    assert_int_equal(sc.visits, 1);
+    assert_int_equal(sc.count, 101);
+    assert_true(sc.median == median);
+    assert_int_equal(read_all(st, rows, 4), 1);
+    assert_int_equal(rows[0].result.n_quantiles, 3);
+    assert_memory_equal(rows[0].result.quantiles, r.quantiles, 3 * sizeof(double));
+    assert_null(rows[0].result.agg.sketch);
+    wr_store_close(st);
 }
 
 static void test_store_checkpoint_round_trip(void **state)
@@ -1709,7 +1767,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_open_locked_by_other, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_alloc_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_checkpoint_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_outbox_append_marks_window_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_sketch_and_quantiles_round_trip, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_outbox_append_marks_window_closed, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_restore_skips_removed_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_checkpoint_state_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_retention_delete, setup, teardown),
@@ -1719,7 +1780,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_outbox_joins_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_stats_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_rollup_exact_aggregates, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_rollup_waits_for_sealed_windows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_rollup_waits_for_sealed_windows, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_rollup_straddling_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_rollup_revisions_collapse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_rollup_lone_window_keeps_highest_revision, setup,

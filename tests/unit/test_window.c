@@ -1088,11 +1088,179 @@ static void test_window_stress_no_allocation(void **state)
     wr_window_destroy(w);
 }
 
+/* ---- quantile sketches --------------------------------------------------------------------- */
+
+static const double test_qs[] = {0.0, 0.5, 0.9, 1.0};
+
+static struct wr_window_stream_params sketch_params(void)
+{
+    struct wr_window_stream_params sp = stream_params();
+
+    sp.sketch = true;
+    sp.sketch_accuracy = 0.01;
+    sp.sketch_max_buckets = 512;
+    sp.quantiles = test_qs;
+    sp.n_quantiles = 4;
+    return sp;
+}
+
+static void assert_within(double got, double exact)
+{
+    if (!(fabs(got - exact) <= 0.01 * fabs(exact) * (1 + 1e-9)))
+        fail_msg("quantile %.17g, exact %.17g", got, exact);
+}
+
+static void test_window_results_carry_quantiles(void **state)
+{
+    struct wr_window_stream_params sp = sketch_params();
+    struct wr_window *w;
+
+    (void)state;
+    w = make1(&sp);
+    /* 1..100 in a shuffled order: rank floor(q * 99) is value floor(q * 99) + 1. */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(add(w, "k", 1000 + i, (double)((i * 37) % 100 + 1), 0), WR_WINDOW_ADDED);
+    assert_int_equal(add(w, "z", 25000, 0.0, 0), WR_WINDOW_ADDED);
+    assert_int_equal(advance(w, 0, &sink), 1);
+    assert_int_equal(sink.r[0].n_quantiles, 4);
+    assert_within(sink.r[0].quantiles[0], 1.0);
+    assert_within(sink.r[0].quantiles[1], 50.0);
+    assert_within(sink.r[0].quantiles[2], 90.0);
+    assert_within(sink.r[0].quantiles[3], 100.0);
+    wr_window_destroy(w);
+}
+
+static void test_window_without_sketch_has_no_quantiles(void **state)
+{
+    struct wr_window_stream_params sp = stream_params();
+    struct wr_window *w;
+
+    (void)state;
+    w = make1(&sp);
+    assert_int_equal(add(w, "k", 1000, 5.0, 0), WR_WINDOW_ADDED);
+    assert_int_equal(add(w, "z", 25000, 0.0, 0), WR_WINDOW_ADDED);
+    assert_int_equal(advance(w, 0, &sink), 1);
+    assert_int_equal(sink.r[0].n_quantiles, 0);
+    assert_null(sink.r[0].agg.sketch);
+    wr_window_destroy(w);
+}
+
+/* A revision's quantiles cover the window's earlier values too: the sketch stays with it. */
+static void test_window_revision_quantiles_cover_all_values(void **state)
+{
+    struct wr_window_stream_params sp = sketch_params();
+    struct wr_window *w;
+
+    (void)state;
+    sp.revise_late = true;
+    sp.revise_horizon_s = 60;
+    w = make1(&sp);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(add(w, "k", 1000 + i, 10.0 + i, 0), WR_WINDOW_ADDED);
+    assert_int_equal(add(w, "z", 25000, 0.0, 0), WR_WINDOW_ADDED);
+    assert_int_equal(advance(w, 0, &sink), 1);
+    assert_within(sink.r[0].quantiles[3], 19.0);
+    assert_int_equal(add(w, "k", 2000, 1000.0, 0), WR_WINDOW_REVISED);
+    assert_int_equal(advance(w, 0, &sink), 1);
+    assert_int_equal(sink.r[0].revision, 1);
+    assert_int_equal(sink.r[0].agg.count, 11);
+    assert_within(sink.r[0].quantiles[0], 10.0);
+    assert_within(sink.r[0].quantiles[3], 1000.0);
+    assert_within(sink.r[0].quantiles[1], 15.0);
+    wr_window_destroy(w);
+}
+
+/* The sketch is part of the checkpointed state: restored, the window gives the same quantiles. */
+static void test_window_sketch_checkpoint_restore(void **state)
+{
+    struct wr_window_stream_params sp = sketch_params();
+    struct state_sink ss;
+    struct wr_window *a;
+    struct wr_window *b;
+    double want[4];
+
+    (void)state;
+    memset(&ss, 0, sizeof(ss));
+    a = make1(&sp);
+    b = make1(&sp);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(add(a, "k", 1000 + i, exp(0.1 * i), 0), WR_WINDOW_ADDED);
+    assert_int_equal(checkpoint(a, &ss), WR_OK);
+    assert_int_equal(ss.n, 1);
+    assert_non_null(ss.s[0].agg.sketch);
+    assert_int_equal(wr_window_restore(b, &ss.s[0]), WR_OK);
+    assert_int_equal(add(a, "z", 25000, 0.0, 0), WR_WINDOW_ADDED);
+    assert_int_equal(add(b, "z", 25000, 0.0, 0), WR_WINDOW_ADDED);
+    assert_int_equal(advance(a, 0, &sink), 1);
+    memcpy(want, sink.r[0].quantiles, sizeof(want));
+    assert_int_equal(advance(b, 0, &sink2), 1);
+    assert_int_equal(sink2.r[0].n_quantiles, 4);
+    assert_memory_equal(sink2.r[0].quantiles, want, sizeof(want));
+    /* An older checkpoint without a sketch restores with an empty one. */
+    ss.s[0].agg.sketch = NULL;
+    ss.s[0].start_ms = 100000;
+    assert_int_equal(wr_window_restore(b, &ss.s[0]), WR_OK);
+    wr_window_destroy(a);
+    wr_window_destroy(b);
+}
+
+/* No memory for a window's sketch: the event is dropped whole, nothing half-folded. */
+static void test_window_sketch_no_memory_drops_event(void **state)
+{
+    struct wr_window_stream_params sp = sketch_params();
+    struct wr_window *w;
+
+    (void)state;
+    w = make1(&sp);
+    wr_test_alloc_fail_at(1); /* the sketch of the new window */
+    assert_int_equal(add(w, "k", 1000, 5.0, 0), WR_WINDOW_NO_MEMORY);
+    wr_test_alloc_fail_at(0);
+    assert_int_equal(add(w, "k", 1001, 6.0, 0), WR_WINDOW_ADDED);
+    wr_test_alloc_fail_at(1); /* the bucket array growing for a far value */
+    assert_int_equal(add(w, "k", 1002, 6e9, 0), WR_WINDOW_NO_MEMORY);
+    wr_test_alloc_fail_at(0);
+    assert_int_equal(add(w, "z", 25000, 0.0, 0), WR_WINDOW_ADDED);
+    assert_int_equal(advance(w, 0, &sink), 1);
+    assert_int_equal(sink.r[0].agg.count, 1);
+    assert_true(sink.r[0].agg.max == 6.0);
+    assert_within(sink.r[0].quantiles[3], 6.0);
+    wr_window_destroy(w);
+}
+
+static void test_window_clock_jump_merges_sketches(void **state)
+{
+    struct wr_window_stream_params sp = sketch_params();
+    struct wr_window *w;
+
+    (void)state;
+    w = make1(&sp);
+    /* A processing-time window moved by a one-window jump onto an event-time one: they merge. */
+    assert_int_equal(add_full(w, 0, "k", 1000, 1.0, false, 0), WR_WINDOW_ADDED);
+    assert_int_equal(add_full(w, 0, "k", 11000, 100.0, true, 0), WR_WINDOW_ADDED);
+    wr_window_clock_jump(w, 10000);
+    assert_int_equal(add(w, "z", 60000, 0.0, 0), WR_WINDOW_ADDED);
+    assert_int_equal(advance(w, 0, &sink), 1);
+    for (size_t i = 0; i < sink.n; i++) {
+        if (strcmp(sink.r[i].key, "k") != 0)
+            continue;
+        assert_int_equal(sink.r[i].agg.count, 2);
+        assert_within(sink.r[i].quantiles[0], 1.0);
+        assert_within(sink.r[i].quantiles[3], 100.0);
+    }
+    wr_window_destroy(w);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, wr_test_alloc_setup, wr_test_alloc_teardown)
     const struct CMUnitTest tests[] = {
         T(test_window_create_rejects_bad_params),
+        T(test_window_results_carry_quantiles),
+        T(test_window_without_sketch_has_no_quantiles),
+        T(test_window_revision_quantiles_cover_all_values),
+        T(test_window_sketch_checkpoint_restore),
+        T(test_window_sketch_no_memory_drops_event),
+        T(test_window_clock_jump_merges_sketches),
         T(test_window_add_rejects_invalid),
         T(test_window_assigns_epoch_aligned),
         T(test_window_closes_only_when_watermark_passes_end),
