@@ -12,7 +12,12 @@ struct wr_metrics {
     atomic_uint_fast64_t counters[WR_COUNTER_COUNT];
     atomic_uint_fast64_t dropped[WR_DROP_REASON_COUNT];
     atomic_uint_fast64_t gauges[WR_GAUGE_COUNT];
+    atomic_uint_fast64_t reloads[WR_RELOAD_RESULT_COUNT];
+    char config_hash[WR_METRICS_HASH_LEN];
 };
+
+static const char *const reload_names[WR_RELOAD_RESULT_COUNT] = {"applied", "refused",
+                                                                  "rolled_back"};
 
 static const char *const counter_names[] = {
 #define WR_NAME(id, name, help) name,
@@ -50,6 +55,8 @@ int wr_metrics_create(struct wr_metrics **out)
         atomic_init(&m->dropped[i], 0);
     for (size_t i = 0; i < WR_GAUGE_COUNT; i++)
         atomic_init(&m->gauges[i], 0);
+    for (size_t i = 0; i < WR_RELOAD_RESULT_COUNT; i++)
+        atomic_init(&m->reloads[i], 0);
     *out = m;
     return WR_OK;
 }
@@ -57,6 +64,37 @@ int wr_metrics_create(struct wr_metrics **out)
 void wr_metrics_destroy(struct wr_metrics *m)
 {
     plat_free(m);
+}
+
+void wr_metrics_reload(struct wr_metrics *m, enum wr_reload_result result)
+{
+    if (m != NULL && (unsigned)result < WR_RELOAD_RESULT_COUNT)
+        atomic_fetch_add_explicit(&m->reloads[result], 1, memory_order_relaxed);
+}
+
+uint64_t wr_metrics_reloads(const struct wr_metrics *m, enum wr_reload_result result)
+{
+    if (m == NULL || (unsigned)result >= WR_RELOAD_RESULT_COUNT)
+        return 0;
+    return atomic_load_explicit(&((struct wr_metrics *)m)->reloads[result], memory_order_relaxed);
+}
+
+void wr_metrics_set_config(struct wr_metrics *m, uint64_t version, const char *hash_hex)
+{
+    size_t i = 0;
+
+    if (m == NULL)
+        return;
+    wr_metrics_set(m, WR_G_CONFIG_VERSION, version);
+    /* Only hex digits are kept, so the hash never needs escaping in either format. */
+    for (; hash_hex != NULL && hash_hex[i] != '\0' && i + 1 < sizeof(m->config_hash); i++) {
+        char c = hash_hex[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            break;
+        m->config_hash[i] = c;
+    }
+    m->config_hash[i] = '\0';
 }
 
 void wr_metrics_add(struct wr_metrics *m, enum wr_counter c, uint64_t n)
@@ -160,6 +198,14 @@ int wr_metrics_render_prometheus(const struct wr_metrics *m, char *buf, size_t c
             wr_drop_reason_name((enum wr_drop_reason)r),
             (unsigned long long)wr_metrics_dropped(m, (enum wr_drop_reason)r));
     }
+    put(&w, "# HELP windrow_config_reloads_total config reloads (SIGHUP, file, push) by outcome\n"
+            "# TYPE windrow_config_reloads_total counter\n");
+    for (unsigned r = 0; r < WR_RELOAD_RESULT_COUNT; r++)
+        put(&w, "windrow_config_reloads_total{result=\"%s\"} %llu\n", reload_names[r],
+            (unsigned long long)wr_metrics_reloads(m, (enum wr_reload_result)r));
+    put(&w, "# HELP windrow_config_info the running config, by SHA-256 of its file\n"
+            "# TYPE windrow_config_info gauge\nwindrow_config_info{hash=\"%s\"} 1\n",
+        m->config_hash);
     for (unsigned i = 0; i < WR_GAUGE_COUNT; i++) {
         put(&w, "# HELP windrow_%s %s\n# TYPE windrow_%s gauge\nwindrow_%s %llu\n", gauge_names[i],
             gauge_help[i], gauge_names[i], gauge_names[i],
@@ -177,13 +223,19 @@ int wr_metrics_render_json(const struct wr_metrics *m, const char *agent_id, int
         return WR_E_INVAL;
     buf[0] = '\0';
     /* agent ids are validated to [A-Za-z0-9_.-], so they need no escaping. */
-    put(&w, "{\"v\":1,\"agent\":\"%s\",\"ts\":%lld,\"metrics\":{", agent_id, (long long)now_wall_ms);
+    put(&w, "{\"v\":1,\"agent\":\"%s\",\"ts\":%lld,\"status\":\"online\",\"config\":{"
+            "\"version\":%llu,\"hash\":\"%s\"},\"metrics\":{",
+        agent_id, (long long)now_wall_ms,
+        (unsigned long long)wr_metrics_gauge(m, WR_G_CONFIG_VERSION), m->config_hash);
     for (unsigned i = 0; i < WR_COUNTER_COUNT; i++)
         put(&w, "\"%s\":%llu,", counter_names[i],
             (unsigned long long)wr_metrics_counter(m, (enum wr_counter)i));
     for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++)
         put(&w, "\"events_dropped_total.%s\":%llu,", wr_drop_reason_name((enum wr_drop_reason)r),
             (unsigned long long)wr_metrics_dropped(m, (enum wr_drop_reason)r));
+    for (unsigned r = 0; r < WR_RELOAD_RESULT_COUNT; r++)
+        put(&w, "\"config_reloads_total.%s\":%llu,", reload_names[r],
+            (unsigned long long)wr_metrics_reloads(m, (enum wr_reload_result)r));
     for (unsigned i = 0; i < WR_GAUGE_COUNT; i++)
         put(&w, "\"%s\":%llu%s", gauge_names[i],
             (unsigned long long)wr_metrics_gauge(m, (enum wr_gauge)i),

@@ -47,7 +47,7 @@
     X(PUBLISH_LATENCY_MS, "publish_latency_ms", "last publish-to-PUBACK time")                     \
     X(CHECKPOINT_DURATION_MS, "checkpoint_duration_ms", "last checkpoint transaction time")        \
     X(RESTORE_TIME_MS, "restore_time_ms", "time to restore state at start")                        \
-    X(CONFIG_VERSION, "config_version", "hash of the running config (low 32 bits)")
+    X(CONFIG_VERSION, "config_version", "fleet version of the running config (0: not pushed)")
 
 enum wr_counter {
 #define WR_COUNTER_ENUM(id, name, help) WR_C_##id,
@@ -63,6 +63,16 @@ enum wr_gauge {
         WR_GAUGE_COUNT
 };
 
+/* Outcomes of a reload (SIGHUP, file change or fleet push): windrow_config_reloads_total{result}. */
+enum wr_reload_result {
+    WR_RELOAD_APPLIED = 0,
+    WR_RELOAD_REFUSED,
+    WR_RELOAD_ROLLED_BACK,
+    WR_RELOAD_RESULT_COUNT
+};
+
+#define WR_METRICS_HASH_LEN 65 /* SHA-256 in hex and the NUL */
+
 struct wr_metrics;
 
 /** Create zeroed metrics. Returns WR_OK, WR_E_INVAL or WR_E_NOMEM. */
@@ -73,6 +83,18 @@ void wr_metrics_destroy(struct wr_metrics *m);
 void wr_metrics_add(struct wr_metrics *m, enum wr_counter c, uint64_t n);
 void wr_metrics_drop(struct wr_metrics *m, enum wr_drop_reason reason, uint64_t n);
 void wr_metrics_set(struct wr_metrics *m, enum wr_gauge g, uint64_t value);
+
+/** Count one reload outcome. Thread-safe. */
+void wr_metrics_reload(struct wr_metrics *m, enum wr_reload_result result);
+uint64_t wr_metrics_reloads(const struct wr_metrics *m, enum wr_reload_result result);
+
+/**
+ * The running config's identity: its fleet version (also the config_version
+ * gauge) and the SHA-256 (hex) of its file's bytes, shown as
+ * windrow_config_info{hash="..."} 1 and in the status message. Call and
+ * render from one thread (the pipeline's): the hash is not atomic.
+ */
+void wr_metrics_set_config(struct wr_metrics *m, uint64_t version, const char *hash_hex);
 
 uint64_t wr_metrics_counter(const struct wr_metrics *m, enum wr_counter c);
 uint64_t wr_metrics_dropped(const struct wr_metrics *m, enum wr_drop_reason reason);
