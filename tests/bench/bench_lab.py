@@ -104,11 +104,20 @@ class Sample:
 
 # ---------------------------------------------------------------- brokers
 
+DROPIN = None  # set by --dropin
+
+
 def dropin_file():
-    """The Mosquitto drop-in the package ships, if the tree has one yet."""
-    found = sorted(glob.glob(os.path.join(ROOT, "firmware-targets", "common", "**",
-                                          "*mosquitto*.conf"), recursive=True))
-    return found[0] if found else None
+    """The Mosquitto drop-in: --dropin FILE, else the one the package ships (a .conf
+    under firmware-targets/ that sets max_queued_messages), if the tree has one yet."""
+    if DROPIN:
+        return DROPIN
+    for path in sorted(glob.glob(os.path.join(ROOT, "firmware-targets", "**", "*.conf"),
+                                 recursive=True)):
+        with open(path, errors="replace") as f:
+            if "max_queued_messages" in f.read():
+                return path
+    return None
 
 
 class LocalBroker(Broker):
@@ -136,14 +145,21 @@ class LocalBroker(Broker):
             path = dropin_file()
             if path is None:
                 raise RuntimeError("no Mosquitto drop-in under firmware-targets/common yet")
+            self.dropin = path
             with open(path) as f:
                 for line in f:
                     line = line.strip()
-                    # The drop-in's own listener and persistence paths belong to a
-                    # real install; keep its queueing and session settings.
+                    # The drop-in's listener, paths and user belong to a real
+                    # install; keep its queueing and session settings.
                     if line and not line.startswith(("#", "listener", "persistence_location",
-                                                     "include_dir", "log_dest", "pid_file")):
+                                                     "include_dir", "log_dest", "log_type",
+                                                     "pid_file", "user", "port",
+                                                     "bind_address")):
                         lines.append(line)
+            if any(x.split()[:2] == ["persistence", "true"] for x in lines):
+                store = os.path.join(self.workdir, self.name + "-store") + "/"
+                os.makedirs(store, exist_ok=True)
+                lines.append("persistence_location " + store)
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         logf = open(self.log, "a")

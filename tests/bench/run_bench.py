@@ -640,6 +640,8 @@ def main():
     ap.add_argument("--only", help="comma-separated steps: " + ",".join(ALL_STEPS))
     ap.add_argument("--broker", default="stock", choices=["stock", "dropin", "deep"],
                     help="local broker settings for the matrix, footprint and wear steps")
+    ap.add_argument("--dropin", help="Mosquitto drop-in for --broker dropin (default: the one "
+                    "under firmware-targets/ that sets max_queued_messages)")
     ap.add_argument("--out", help="where the CSV goes (default BUILD/bench)")
     ap.add_argument("--chart", help="PNG to draw (default docs/bench-cpu.png in full runs, "
                     "OUT/bench-cpu.png in quick or partial runs)")
@@ -651,6 +653,11 @@ def main():
     if missing:
         sys.exit("not built: %s (cmake --build %s)" % (", ".join(missing), args.build))
     lab.harness.WINDROW_BIN = ctx.paths.windrow
+    lab.DROPIN = args.dropin
+    if args.broker == "dropin":
+        if lab.dropin_file() is None:
+            sys.exit("--broker dropin: no drop-in found under firmware-targets/ (give --dropin FILE)")
+        log("local broker drop-in: %s" % lab.dropin_file())
     steps = args.only.split(",") if args.only else ALL_STEPS
     unknown = [s for s in steps if s not in ALL_STEPS]
     if unknown:
