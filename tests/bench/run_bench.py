@@ -110,7 +110,8 @@ def windrow_run(ctx, sc, qos, rate, keys, records, seconds, quantiles=None, stor
 
     def delivered():
         return sum(r["count"] for r in coll.results() if r.get("key") != "closer")
-    wait_settled(delivered, lambda v: v >= events, 60, quiet_s=4.0)
+    # Each poll flattens every result so far: not too often, it costs the machine CPU.
+    wait_settled(delivered, lambda v: v >= events, 60, quiet_s=4.0, interval=0.3)
     s1 = Sample(pid)
     hwm = status_kb(pid, "VmHWM")
     v = verify(summary, coll.results(), 1)
@@ -122,6 +123,7 @@ def windrow_run(ctx, sc, qos, rate, keys, records, seconds, quantiles=None, stor
            "sent": events, "loss": v["lost"], "windows": v["windows"], "exact": v["exact"],
            "cpu_us_per_event": (s1.cpu_us - s0.cpu_us) / max(events, 1),
            "peak_rss_kb": hwm, "seconds": seconds, "verify": v,
+           "holds": int(m.get("windrow_backpressure_holds_total", 0)),
            "dropped": lab.dropped_by_reason(m), "not_received": events -
            int(m.get("windrow_events_received_total", 0)) + 1}
     return row, agent
@@ -225,10 +227,11 @@ def print_matrix(rows):
         if r["subject"] == "windrow" and (r["loss"] or r.get("dropped") or
                                           r["verify"]["wrong"] or r["verify"]["extra"]):
             log("  windrow QoS %d %.0f ev/s %d keys: lost %d (not received from the broker %d, "
-                "dropped by windrow %s), windows wrong %d, missing %d, extra events %d" % (
+                "dropped by windrow %s), windows wrong %d, missing %d, extra events %d, "
+                "backpressure holds %d" % (
                     r["qos"], r["offered"], r["keys"], r["loss"], r["not_received"],
                     r["dropped"] or "none", r["verify"]["wrong"], r["verify"]["missing"],
-                    r["verify"]["extra"]))
+                    r["verify"]["extra"], r["holds"]))
     for subject in sorted({r["subject"] for r in rows}):
         for q in (0, 1):
             ok = [r["offered"] for r in rows if r["subject"] == subject and r["qos"] == q and
@@ -591,6 +594,22 @@ def draw_chart(csv_path, png_path, subtitle):
 
 # ------------------------------------------------------------------ main
 
+def estimate_s(ctx, steps):
+    """Rough wall time of a run (per-run overheads measured on a 2-core machine)."""
+    t = 0.0
+    if "matrix" in steps:
+        cases = [c for c in matrix_cases(ctx.quick) if not ctx.rates or c[1] in ctx.rates]
+        floors = {(q, r, rec) for q, r, k, rec in cases}
+        n_floor = sum(2 if rec == 1 or ctx.quick else 1 for _, _, rec in floors)
+        t += n_floor * (ctx.seconds + 1.5) + len(cases) * (ctx.seconds + 4)
+    fixed = {"footprint": 20 if ctx.quick else 60,
+             "wear": 27 if ctx.quick else 3 * (ctx.wear_seconds + 12),
+             "restore": 2 if ctx.quick else 15, "sigkill": 6 + 2.5 * ctx.kills + 8,
+             "outage": 8 if ctx.quick else ctx.outage_seconds + 25,
+             "quantiles": 4 * (ctx.seconds + 4), "size": 0}
+    return t + sum(fixed.get(s, 0) for s in steps)
+
+
 class Context:
     def __init__(self, args):
         self.paths = lab.Paths(os.path.abspath(args.build))
@@ -673,6 +692,7 @@ def main():
                                   subprocess.run([lab.harness.MOSQUITTO, "-h"],
                                                  capture_output=True, text=True
                                                  ).stdout.splitlines()[0]))
+    log("expected duration: about %.0f min" % (estimate_s(ctx, steps) / 60.0))
     certs_dir = tempfile.mkdtemp(prefix="windrow-bench-pki-")
     try:
         ctx.certs = lab.make_certs(certs_dir)
