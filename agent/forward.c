@@ -420,6 +420,28 @@ int wr_forward_pump(struct wr_forward *fw, const struct wr_forward_io *io, uint6
     return rc < 0 ? rc : sent;
 }
 
+uint64_t wr_forward_next_due_ms(const struct wr_forward *fw, uint64_t now_mono_ms)
+{
+    bool slot_free = false;
+    double missing;
+
+    if (fw == NULL)
+        return UINT64_MAX;
+    for (uint32_t i = 0; i < fw->n_slots && !slot_free; i++)
+        slot_free = !fw->slots[i].used;
+    if (!slot_free)
+        return UINT64_MAX; /* an acknowledgement frees a slot; it wakes the caller */
+    if (!fw->catching_up && fw->n_carry == 0 && fw->pending == 0)
+        return UINT64_MAX;
+    if (fw->tokens < 1.0) {
+        missing = (1.0 - fw->tokens) * 1000.0 / (double)fw->resend_per_s;
+        return now_mono_ms + (uint64_t)missing + 1u;
+    }
+    if (batch_due(fw, now_mono_ms))
+        return now_mono_ms;
+    return fw->pending_since_mono_ms + fw->max_delay_ms;
+}
+
 int wr_forward_on_ack(struct wr_forward *fw, const struct wr_forward_io *io, uint32_t tag, bool ok,
                       uint64_t now_mono_ms)
 {

@@ -96,6 +96,14 @@ void wr_forward_notify_backlog(struct wr_forward *fw, uint64_t rows);
 int wr_forward_pump(struct wr_forward *fw, const struct wr_forward_io *io, uint64_t now_mono_ms,
                     int64_t now_wall_ms);
 
+/**
+ * When wr_forward_pump next has something to send, for a loop that sleeps
+ * until its next deadline: now_mono_ms when a batch is due now, the end of
+ * the batch delay or of the pacing pause, or UINT64_MAX when nothing waits or
+ * every message slot is in flight (an acknowledgement is the next event).
+ */
+uint64_t wr_forward_next_due_ms(const struct wr_forward *fw, uint64_t now_mono_ms);
+
 /** The message with this tag was acknowledged (ok) or failed; removes its rows on ok. */
 int wr_forward_on_ack(struct wr_forward *fw, const struct wr_forward_io *io, uint32_t tag, bool ok,
                       uint64_t now_mono_ms);

@@ -2,6 +2,7 @@
 
 #include <MQTTAsync.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "plat_log.h"
@@ -18,9 +19,8 @@ struct wr_ingest {
     char *username;
     char *password;
     uint32_t keepalive_s;
-    wr_ingest_message_fn on_message;
-    wr_ingest_connection_fn on_connection;
-    void *ctx;
+    const struct wr_ingest_handlers *handlers;
+    bool started;
     atomic_bool subscribed;
     atomic_bool stopping;
 };
@@ -34,8 +34,8 @@ static void on_subscribe_ok(void *context, MQTTAsync_successData *response)
     (void)response;
     atomic_store(&ing->subscribed, true);
     PLAT_INFO(MOD, "subscribed to %zu topic filter(s)", ing->n_filters);
-    if (ing->on_connection != NULL)
-        ing->on_connection(ing->ctx, true);
+    if (ing->handlers->connection != NULL)
+        ing->handlers->connection(ing->handlers->sink, true);
 }
 
 static void on_subscribe_failed(void *context, MQTTAsync_failureData *response)
@@ -92,8 +92,8 @@ static void on_connection_lost(void *context, char *cause)
         return;
     PLAT_WARN(MOD, "lost the local broker%s%s; reconnecting", cause ? ": " : "",
               cause ? cause : "");
-    if (ing->on_connection != NULL)
-        ing->on_connection(ing->ctx, false);
+    if (ing->handlers->connection != NULL)
+        ing->handlers->connection(ing->handlers->sink, false);
 }
 
 static int on_message_arrived(void *context, char *topic, int topic_len, MQTTAsync_message *msg)
@@ -102,8 +102,8 @@ static int on_message_arrived(void *context, char *topic, int topic_len, MQTTAsy
     size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
     bool taken;
 
-    taken = ing->on_message(ing->ctx, topic, tlen, msg->payload,
-                            msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+    taken = ing->handlers->message(ing->handlers->sink, topic, tlen, msg->payload,
+                                   msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
     if (!taken)
         return 0; /* Paho keeps the message and offers it again. */
     MQTTAsync_freeMessage(&msg);
@@ -133,15 +133,12 @@ int wr_ingest_create(const struct wr_ingest_params *p, struct wr_ingest **out)
     struct wr_ingest *ing;
     int rc;
 
-    if (p == NULL || out == NULL || p->uri == NULL || p->client_id == NULL ||
-        p->on_message == NULL || p->n_filters == 0 || p->n_filters > 1000)
+    if (p == NULL || out == NULL || p->uri == NULL || p->client_id == NULL || p->n_filters == 0 ||
+        p->n_filters > 1000)
         return WR_E_INVAL;
     ing = plat_calloc(1, sizeof(*ing));
     if (ing == NULL)
         return WR_E_NOMEM;
-    ing->on_message = p->on_message;
-    ing->on_connection = p->on_connection;
-    ing->ctx = p->ctx;
     ing->keepalive_s = p->keepalive_s;
     rc = copy_filters(ing, p);
     if (rc != WR_OK)
@@ -162,6 +159,14 @@ int wr_ingest_create(const struct wr_ingest_params *p, struct wr_ingest **out)
         rc = WR_E_INVAL;
         goto fail;
     }
+    /*
+     * Debian builds Paho with its tracing on: at the default level every Paho
+     * function records its entry and exit under a mutex (docs/decisions.md has
+     * the measurement). ERROR is the lowest level Paho accepts and still keeps
+     * errors; someone debugging Paho with MQTT_C_CLIENT_TRACE keeps the trace.
+     */
+    if (getenv("MQTT_C_CLIENT_TRACE") == NULL)
+        MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
     MQTTAsync_setCallbacks(ing->client, ing, on_connection_lost, on_message_arrived, NULL);
     MQTTAsync_setConnected(ing->client, ing, on_connected);
     *out = ing;
@@ -171,13 +176,16 @@ fail:
     return rc;
 }
 
-int wr_ingest_start(struct wr_ingest *ing)
+static int paho_start(struct wr_ingest *ing, const struct wr_ingest_handlers *handlers)
 {
     MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
     int rc;
 
-    if (ing == NULL)
+    if (ing == NULL || handlers == NULL || handlers->message == NULL)
         return WR_E_INVAL;
+    if (ing->started)
+        return WR_E_STATE;
+    ing->handlers = handlers;
     opts.keepAliveInterval = (int)ing->keepalive_s;
     opts.cleansession = 0;
     opts.automaticReconnect = 1;
@@ -194,6 +202,7 @@ int wr_ingest_start(struct wr_ingest *ing)
         PLAT_ERROR(MOD, "connect request failed: Paho code %d", rc);
         return WR_E_CONN;
     }
+    ing->started = true;
     return WR_OK;
 }
 
@@ -202,7 +211,7 @@ bool wr_ingest_connected(const struct wr_ingest *ing)
     return ing != NULL && atomic_load(&ing->subscribed);
 }
 
-void wr_ingest_destroy(struct wr_ingest *ing, uint32_t timeout_ms)
+static void paho_stop(struct wr_ingest *ing, uint32_t timeout_ms)
 {
     if (ing == NULL)
         return;
@@ -216,6 +225,18 @@ void wr_ingest_destroy(struct wr_ingest *ing, uint32_t timeout_ms)
         }
         MQTTAsync_destroy(&ing->client);
     }
+}
+
+const struct wr_ingest_ops wr_ingest_paho_ops = {
+    .start = paho_start,
+    .stop = paho_stop,
+};
+
+void wr_ingest_destroy(struct wr_ingest *ing, uint32_t timeout_ms)
+{
+    if (ing == NULL)
+        return;
+    paho_stop(ing, timeout_ms);
     for (size_t i = 0; ing->filters != NULL && i < ing->n_filters; i++)
         plat_free(ing->filters[i]);
     plat_free(ing->filters);

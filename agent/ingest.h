@@ -13,19 +13,47 @@
  * every connect.
  */
 
-struct wr_ingest;
+struct wr_ingest;      /* defined by each implementation: the Paho one below, or a test's fake */
+struct wr_ingest_sink; /* defined by whoever receives the messages (the pipeline) */
 
 /**
- * Called on Paho's thread for every message. Return true when the message
- * was taken (decoded and queued, or dropped and counted), false to leave it
- * with Paho, which offers it again later: that is the backpressure path.
- * topic is not NUL-terminated; both buffers are borrowed for the call.
+ * Called on the source's thread (Paho's) for every message. Return true when
+ * the message was taken (decoded and queued, or dropped and counted), false
+ * to leave it with the source, which offers it again later. topic is not
+ * NUL-terminated; both buffers are borrowed for the call.
  */
-typedef bool (*wr_ingest_message_fn)(void *ctx, const char *topic, size_t topic_len,
-                                     const void *payload, size_t payload_len);
+typedef bool (*wr_ingest_message_fn)(struct wr_ingest_sink *sink, const char *topic,
+                                     size_t topic_len, const void *payload, size_t payload_len);
 
-/** Called on Paho's thread when the session comes up (subscribed) or goes down. */
-typedef void (*wr_ingest_connection_fn)(void *ctx, bool up);
+/** Called on the source's thread when the session comes up (subscribed) or goes down. */
+typedef void (*wr_ingest_connection_fn)(struct wr_ingest_sink *sink, bool up);
+
+struct wr_ingest_handlers {
+    wr_ingest_message_fn message;
+    wr_ingest_connection_fn connection; /* may be NULL */
+    struct wr_ingest_sink *sink;
+};
+
+/* What the pipeline sees of its source: a typed interface, like struct wr_uplink_ops. */
+struct wr_ingest_ops {
+    /**
+     * Start connecting; the source reconnects by itself until stop. handlers
+     * is borrowed until stop returns. Returns WR_OK, WR_E_INVAL, WR_E_STATE
+     * (started twice) or WR_E_CONN.
+     */
+    int (*start)(struct wr_ingest *ing, const struct wr_ingest_handlers *handlers);
+    /**
+     * Disconnect, waiting up to timeout_ms for in-flight acknowledgements;
+     * after return no handler runs. Blocks, and may need the message
+     * handler to return first: never call it from a thread the handler can
+     * be waiting for. Idempotent.
+     */
+    void (*stop)(struct wr_ingest *ing, uint32_t timeout_ms);
+};
+
+/* ---- the Paho implementation ---------------------------------------------------------------- */
+
+extern const struct wr_ingest_ops wr_ingest_paho_ops;
 
 struct wr_ingest_params {
     const char *uri;
@@ -36,9 +64,6 @@ struct wr_ingest_params {
     int qos;
     const char *const *filters; /* topic filters to subscribe to */
     size_t n_filters;
-    wr_ingest_message_fn on_message;
-    wr_ingest_connection_fn on_connection; /* may be NULL */
-    void *ctx;
 };
 
 /**
@@ -47,16 +72,10 @@ struct wr_ingest_params {
  */
 int wr_ingest_create(const struct wr_ingest_params *params, struct wr_ingest **out);
 
-/** Start connecting; Paho retries until wr_ingest_destroy. Returns WR_OK or WR_E_CONN. */
-int wr_ingest_start(struct wr_ingest *ing);
-
 /** True while connected and subscribed. Thread-safe. */
 bool wr_ingest_connected(const struct wr_ingest *ing);
 
-/**
- * Disconnect (waiting up to timeout_ms for in-flight acknowledgements) and
- * free. After it returns no callback runs. NULL does nothing.
- */
+/** Stop (as wr_ingest_paho_ops.stop with timeout_ms) and free. NULL does nothing. */
 void wr_ingest_destroy(struct wr_ingest *ing, uint32_t timeout_ms);
 
 #endif /* WR_INGEST_H */

@@ -2,23 +2,24 @@
  * windrow: edge pre-aggregation agent. Command line, config loading and the
  * signal loop; the work happens in pipeline.c.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "links.h"
 #include "pipeline.h"
-#include "plat_file.h"
 #include "plat_log.h"
 #include "plat_mem.h"
 #include "plat_notify.h"
 #include "plat_signal.h"
-#include "plat_time.h"
+#include "plat_thread.h"
 #include "wr_config.h"
 #include "wr_error.h"
 
 #define SHUTDOWN_FLUSH_MS 5000u
-
-static const char *stall_file; /* WINDROW_TEST_STALL_FILE, test-only */
+/* The signal thread's wait is cut into slices this long (a bound, not a tick). */
+#define SIGNAL_WAIT_MS 60000u
 
 static void usage(FILE *out)
 {
@@ -73,37 +74,103 @@ static int print_config(const char *path)
     return 0;
 }
 
+/*
+ * Signals are taken by a thread of their own, which sleeps in sigtimedwait:
+ * the pipeline loop sleeps until its next deadline and is woken for a
+ * SIGTERM instead of polling for it.
+ */
+struct runner {
+    struct wr_pipeline *pipeline;
+    struct plat_notify *notify;
+    atomic_bool stop;
+    atomic_bool quit;
+};
+
+static void watch_signals(void *arg)
+{
+    struct runner *r = arg;
+
+    while (!atomic_load(&r->quit)) {
+        int which = PLAT_SIGNAL_NONE;
+
+        if (plat_signal_wait(SIGNAL_WAIT_MS, &which) != WR_OK)
+            return;
+        if (which == PLAT_SIGNAL_HUP)
+            PLAT_WARN("main",
+                      "SIGHUP: live reload is not implemented yet; restart to apply a config");
+        if (which == PLAT_SIGNAL_TERM && !atomic_load(&r->quit) &&
+            !atomic_exchange(&r->stop, true)) {
+            plat_notify_stopping(r->notify);
+            wr_pipeline_wake(r->pipeline);
+        }
+    }
+}
+
 static bool stop_requested(void *ctx)
 {
-    struct plat_notify *notify = ctx;
-    static uint64_t next_ping_mono_ms;
-    uint64_t interval_ms = plat_notify_watchdog_interval_ms(notify);
-    int which = PLAT_SIGNAL_NONE;
+    struct runner *r = ctx;
 
-    /* Test-only fault point: while this file exists the loop is stuck here,
-     * as a pipeline wedged in a stage would be. Never set in production. */
-    while (stall_file != NULL && plat_file_exists(stall_file))
-        plat_sleep_ms(50);
-    /* The pipeline loop polls this between passes, so a stalled loop stops
-     * the pings and systemd's watchdog restarts the agent. */
-    if (interval_ms > 0 && plat_time_mono_ms() >= next_ping_mono_ms) {
-        plat_notify_watchdog(notify);
-        next_ping_mono_ms = plat_time_mono_ms() + interval_ms / 2;
+    return atomic_load(&r->stop);
+}
+
+static void apply_test_settings(struct wr_pipeline *p)
+{
+    /* Test-only knobs (see pipeline.h); never set in production. */
+    if (getenv("WINDROW_TEST_EVENT_DELAY_US") != NULL) {
+        uint32_t us = (uint32_t)strtoul(getenv("WINDROW_TEST_EVENT_DELAY_US"), NULL, 10);
+
+        PLAT_WARN("main", "test setting: %u us of extra work per event", us);
+        wr_pipeline_set_test_delay_us(p, us);
     }
-    if (plat_signal_wait(0, &which) != WR_OK)
-        return false;
-    if (which == PLAT_SIGNAL_HUP)
-        PLAT_WARN("main", "SIGHUP: live reload is not implemented yet; restart to apply a config");
-    if (which != PLAT_SIGNAL_TERM)
-        return false;
-    plat_notify_stopping(notify);
-    return true;
+    if (getenv("WINDROW_TEST_STALL_FILE") != NULL) {
+        PLAT_WARN("main", "test setting: the loop stalls while %s exists",
+                  getenv("WINDROW_TEST_STALL_FILE"));
+        wr_pipeline_set_test_stall_file(p, getenv("WINDROW_TEST_STALL_FILE"));
+    }
+}
+
+static int run_pipeline(const struct wr_config *cfg, struct plat_notify *notify)
+{
+    struct wr_links links;
+    struct wr_pipeline_deps deps;
+    struct runner r;
+    struct plat_thread *watcher = NULL;
+    int rc;
+
+    memset(&deps, 0, sizeof(deps));
+    memset(&r, 0, sizeof(r));
+    atomic_init(&r.stop, false);
+    atomic_init(&r.quit, false);
+    rc = wr_links_open(cfg, &links);
+    if (rc != WR_OK)
+        return rc;
+    deps.source_ops = &wr_ingest_paho_ops;
+    deps.source = links.source;
+    deps.uplink_ops = &wr_uplink_paho_ops;
+    deps.uplink = links.uplink;
+    deps.notify = notify;
+    rc = wr_pipeline_create(cfg, &deps, &r.pipeline);
+    if (rc == WR_OK) {
+        apply_test_settings(r.pipeline);
+        r.notify = notify;
+        rc = plat_thread_start(&watcher, watch_signals, &r, "wr-signals");
+    }
+    if (rc == WR_OK) {
+        PLAT_INFO("main", "windrow %s running as %s with %zu stream(s)", WINDROW_VERSION,
+                  cfg->agent.id, cfg->n_streams);
+        rc = wr_pipeline_run(r.pipeline, stop_requested, &r, SHUTDOWN_FLUSH_MS);
+        atomic_store(&r.quit, true);
+        plat_signal_raise_term(); /* ends the watcher's wait now */
+        plat_thread_join(watcher);
+    }
+    wr_pipeline_destroy(r.pipeline);
+    wr_links_close(&links);
+    return rc;
 }
 
 static int run(const char *path)
 {
     struct wr_config *cfg = NULL;
-    struct wr_pipeline *p = NULL;
     struct plat_notify *notify = NULL;
     int level;
     int rc;
@@ -117,28 +184,9 @@ static int run(const char *path)
     if (rc == WR_OK)
         rc = plat_notify_open(&notify);
     if (rc == WR_OK)
-        rc = wr_pipeline_create(cfg, &p);
-    if (rc == WR_OK && getenv("WINDROW_TEST_EVENT_DELAY_US") != NULL) {
-        /* Test-only knob (see wr_pipeline_set_test_delay_us); never set in production. */
-        uint32_t us = (uint32_t)strtoul(getenv("WINDROW_TEST_EVENT_DELAY_US"), NULL, 10);
-
-        PLAT_WARN("main", "test setting: %u us of extra work per event", us);
-        wr_pipeline_set_test_delay_us(p, us);
-    }
-    if (rc == WR_OK && getenv("WINDROW_TEST_STALL_FILE") != NULL) {
-        stall_file = getenv("WINDROW_TEST_STALL_FILE");
-        PLAT_WARN("main", "test setting: the loop stalls while %s exists", stall_file);
-    }
-    if (rc == WR_OK) {
-        PLAT_INFO("main", "windrow %s running as %s with %zu stream(s)", WINDROW_VERSION,
-                  cfg->agent.id, cfg->n_streams);
-        /* State is restored and the store open: systemd may order dependants after us. */
-        plat_notify_ready(notify, "running");
-        rc = wr_pipeline_run(p, stop_requested, notify, SHUTDOWN_FLUSH_MS);
-    }
+        rc = run_pipeline(cfg, notify);
     if (rc != WR_OK)
         PLAT_ERROR("main", "cannot run: %s", wr_strerror(rc));
-    wr_pipeline_destroy(p);
     plat_notify_close(notify);
     wr_config_free(cfg);
     if (rc == WR_OK)

@@ -6,8 +6,8 @@
 #include "plat_file.h"
 #include "plat_log.h"
 #include "plat_mem.h"
+#include "plat_notify.h"
 #include "plat_time.h"
-#include "plat_uri.h"
 #include "wr_error.h"
 
 #define MOD "pipeline"
@@ -26,19 +26,36 @@ struct notice {
 #define CLOCK_JUMP_THRESHOLD_MS 2000
 #define MEMORY_OUTBOX_RESULTS 10000u
 #define STORE_RETRY_MS 5000u
+/* With nothing due the loop still wakes this often (a bound, not a tick). */
+#define IDLE_WAIT_MS 60000u
+/* The uplink's mailbox was full: try the forwarder again after this. */
+#define FORWARD_RETRY_MS 10u
+/* How long the source and the uplink get to close their connections. */
+#define SOURCE_STOP_MS 2000u
+#define UPLINK_STOP_MS 1000u
 
-struct wr_now wr_pipeline__now(void)
+uint64_t wr_pipeline__mono_ms(const struct wr_pipeline *p)
+{
+    return p->deps.clock.mono_ms();
+}
+
+struct wr_now wr_pipeline__now(const struct wr_pipeline *p)
 {
     struct wr_now now;
 
-    now.wall_ms = plat_time_wall_ms();
-    now.mono_ms = plat_time_mono_ms();
+    now.wall_ms = p->deps.clock.wall_ms();
+    now.mono_ms = p->deps.clock.mono_ms();
     now.wall_plausible = plat_clock_plausible(now.wall_ms);
     return now;
 }
 
-/* ---- uplink notices (Paho's thread) -------------------------------------------------------- */
+/* ---- uplink reports (the uplink's threads) -------------------------------------------------- */
 
+/*
+ * Reports come in on the uplink's threads and are handed to the pipeline
+ * thread through the notices queue; pushing never blocks, and the wake makes
+ * a sleeping loop look at them.
+ */
 static void post_notice(struct wr_pipeline *p, enum notice_kind kind, uint32_t tag, bool ok)
 {
     struct notice n = {tag, (uint8_t)kind, ok};
@@ -47,24 +64,26 @@ static void post_notice(struct wr_pipeline *p, enum notice_kind kind, uint32_t t
      * losing an ack only means a resend, which the idempotency key absorbs. */
     if (plat_queue_push_all(p->notices, &n, 1) != WR_OK)
         PLAT_WARN(MOD, "notice queue full; an acknowledgement will be resent");
+    plat_queue_wake(p->events);
 }
 
-static void on_uplink_ack(void *ctx, uint32_t tag, bool ok)
+static void on_uplink_ack(struct wr_uplink_sink *sink, uint32_t tag, bool ok)
 {
-    post_notice(ctx, NOTICE_ACK, tag, ok);
+    post_notice(sink->p, NOTICE_ACK, tag, ok);
 }
 
-static void on_uplink_connection(void *ctx, bool up)
+static void on_uplink_connection(struct wr_uplink_sink *sink, bool up)
 {
-    post_notice(ctx, up ? NOTICE_UP : NOTICE_DOWN, 0, true);
+    post_notice(sink->p, up ? NOTICE_UP : NOTICE_DOWN, 0, true);
 }
 
+/* The forwarder's publish: a copy into the uplink's mailbox, never a wait. */
 static int forward_publish(void *ctx, const char *topic, const void *payload, size_t len,
                            uint32_t tag)
 {
     struct wr_pipeline *p = ctx;
 
-    return wr_uplink_publish(p->uplink, topic, payload, len, tag);
+    return p->deps.uplink_ops->publish(p->deps.uplink, topic, payload, len, tag);
 }
 
 static int forward_read(void *ctx, struct wr_forward_cursor *cursor, struct wr_forward_row *rows,
@@ -106,7 +125,7 @@ static void on_window_result(void *ctx, const struct wr_result *r)
     p->results[p->n_results] = *r;
     p->results[p->n_results++].agg.sketch = NULL;
     if (p->n_results == RESULTS_PER_FLUSH)
-        flush_results(p, plat_time_mono_ms());
+        flush_results(p, wr_pipeline__mono_ms(p));
 }
 
 void wr_pipeline__emit_due(struct wr_pipeline *p, const struct wr_now *now)
@@ -158,33 +177,38 @@ static void fold_events(struct wr_pipeline *p, const struct wr_event *evs, size_
 
 /*
  * Move queued events into the windows, waiting up to timeout_ms for the
- * first. Under sustained load the queue never empties, so this returns after
- * budget_ms to let ticks, checkpoints and metrics run; 0 drains everything
- * (shutdown, when ingest has stopped).
+ * first (or for a wake: an uplink report, a stop request). Under sustained
+ * load the queue never empties, so this returns after budget_ms to let due
+ * work run; 0 drains everything (shutdown, when the source has stopped).
  */
 static void drain_events(struct wr_pipeline *p, uint32_t timeout_ms, uint32_t budget_ms)
 {
-    uint64_t deadline = plat_time_mono_ms() + budget_ms;
+    uint64_t deadline = wr_pipeline__mono_ms(p) + budget_ms;
     size_t n = 0;
     struct wr_now now;
 
     if (plat_queue_pop(p->events, p->popped, EVENTS_PER_POP, &n, timeout_ms) != WR_OK || n == 0)
         return;
-    now = wr_pipeline__now();
+    now = wr_pipeline__now(p);
     fold_events(p, p->popped, n, &now);
     /* A trickle would wake this thread (and cost Paho's thread a wake-up call)
      * per message; letting a few milliseconds of events gather first turns
      * that into one wake-up per batch. */
     if (n < EVENTS_PER_POP / 4 && budget_ms > 0)
         plat_sleep_ms(COALESCE_MS);
-    while ((budget_ms == 0 || plat_time_mono_ms() < deadline) &&
+    while ((budget_ms == 0 || wr_pipeline__mono_ms(p) < deadline) &&
            plat_queue_pop(p->events, p->popped, EVENTS_PER_POP, &n, 0) == WR_OK && n > 0) {
-        now = wr_pipeline__now();
+        now = wr_pipeline__now(p);
         fold_events(p, p->popped, n, &now);
     }
 }
 
 /* ---- metrics ------------------------------------------------------------------------------- */
+
+static bool uplink_connected(const struct wr_pipeline *p)
+{
+    return p->deps.uplink_ops->connected(p->deps.uplink);
+}
 
 static void update_gauges(struct wr_pipeline *p)
 {
@@ -201,7 +225,7 @@ static void update_gauges(struct wr_pipeline *p)
     wr_metrics_set(p->metrics, WR_G_KEYS, ws.keys);
     wr_metrics_set(p->metrics, WR_G_OUTBOX_ROWS, rows);
     wr_metrics_set(p->metrics, WR_G_OUTBOX_BYTES, bytes);
-    wr_metrics_set(p->metrics, WR_G_UPSTREAM_CONNECTED, wr_uplink_connected(p->uplink) ? 1 : 0);
+    wr_metrics_set(p->metrics, WR_G_UPSTREAM_CONNECTED, uplink_connected(p) ? 1 : 0);
     wr_metrics_set(p->metrics, WR_G_INFLIGHT_MESSAGES, fs.inflight_messages);
     wr_metrics_set(p->metrics, WR_G_PUBLISH_LATENCY_MS, fs.last_ack_latency_ms);
     if (p->store != NULL)
@@ -210,18 +234,37 @@ static void update_gauges(struct wr_pipeline *p)
                    (uint64_t)wr_backpressure_current(p->backpressure));
 }
 
+/* The service manager's one-line status: sent when it changes, at metrics time. */
+static void update_notify_status(struct wr_pipeline *p)
+{
+    char status[sizeof(p->notify_status)];
+    uint64_t rows = 0;
+    uint64_t bytes = 0;
+
+    if (p->deps.notify == NULL)
+        return;
+    wr_outbox_stats(p->outbox, &rows, &bytes);
+    snprintf(status, sizeof(status), "upstream %s, %llu result(s) waiting, backpressure %s",
+             uplink_connected(p) ? "connected" : "disconnected", (unsigned long long)rows,
+             wr_backpressure_state_name(wr_backpressure_current(p->backpressure)));
+    if (strcmp(status, p->notify_status) == 0)
+        return;
+    memcpy(p->notify_status, status, sizeof(status));
+    plat_notify_send(p->deps.notify, NULL, status);
+}
+
 static void export_metrics(struct wr_pipeline *p, int64_t now_wall_ms)
 {
     size_t len = 0;
 
     if (p->cfg->metrics.file[0] != '\0' &&
-        wr_metrics_render_prometheus(p->metrics, p->metrics_text, METRICS_TEXT_MAX, &len) ==
-            WR_OK)
+        wr_metrics_render_prometheus(p->metrics, p->metrics_text, METRICS_TEXT_MAX, &len) == WR_OK)
         plat_file_write_atomic(p->cfg->metrics.file, p->metrics_text, len);
-    if (p->status_topic[0] != '\0' && wr_uplink_connected(p->uplink) &&
+    if (p->status_topic[0] != '\0' && uplink_connected(p) &&
         wr_metrics_render_json(p->metrics, p->cfg->agent.id, now_wall_ms, p->metrics_text,
                                METRICS_TEXT_MAX, &len) == WR_OK)
-        wr_uplink_publish_untracked(p->uplink, p->status_topic, p->metrics_text, len);
+        p->deps.uplink_ops->publish_status(p->deps.uplink, p->status_topic, p->metrics_text, len);
+    update_notify_status(p);
 }
 
 /* ---- the loop ------------------------------------------------------------------------------ */
@@ -255,7 +298,7 @@ static void handle_notices(struct wr_pipeline *p)
                 if (!batch[i].ok)
                     wr_metrics_add(p->metrics, WR_C_MESSAGES_FAILED, 1);
                 wr_forward_on_ack(p->forward, &p->fio, batch[i].tag, batch[i].ok,
-                                  plat_time_mono_ms());
+                                  wr_pipeline__mono_ms(p));
                 break;
             case NOTICE_UP:
                 break;
@@ -275,11 +318,13 @@ static void sync_forward_counters(struct wr_pipeline *p)
     wr_forward_get_stats(p->forward, &fs);
     wr_metrics_add(p->metrics, WR_C_MESSAGES_SENT,
                    fs.messages_sent - p->forward_seen.messages_sent);
-    wr_metrics_add(p->metrics, WR_C_RESULTS_ACKED, fs.results_acked - p->forward_seen.results_acked);
+    wr_metrics_add(p->metrics, WR_C_RESULTS_ACKED,
+                   fs.results_acked - p->forward_seen.results_acked);
     p->forward_seen = fs;
 }
 
-static void tick(struct wr_pipeline *p, const struct wr_now *now)
+/* Windows, results and the forwarder: what every pass does, cheap when nothing is due. */
+static void advance(struct wr_pipeline *p, const struct wr_now *now)
 {
     int64_t jump_ms = plat_clock_sample(&p->clock, now->wall_ms, now->mono_ms);
 
@@ -289,13 +334,107 @@ static void tick(struct wr_pipeline *p, const struct wr_now *now)
         wr_metrics_add(p->metrics, WR_C_CLOCK_JUMPS, 1);
         wr_window_clock_jump(p->window, jump_ms);
     }
-    wr_pipeline__update_backpressure(p);
     wr_pipeline__emit_due(p, now);
-    wr_uplink_poll(p->uplink, now->mono_ms);
     handle_notices(p);
-    if (wr_uplink_connected(p->uplink))
+    if (uplink_connected(p))
         wr_forward_pump(p->forward, &p->fio, now->mono_ms, now->wall_ms);
     sync_forward_counters(p);
+}
+
+/* Checkpoint, metrics, watchdog, backpressure: each at its own deadline. */
+static void run_due(struct wr_pipeline *p, const struct wr_now *now)
+{
+    uint64_t mono = now->mono_ms;
+    uint64_t ping_ms = plat_notify_watchdog_interval_ms(p->deps.notify) / 2;
+
+    /* Ingest updates the state per message; this lets it settle when messages
+     * stop. The state may have left normal on ingest's thread since the last pass. */
+    if (wr_backpressure_current(p->backpressure) != WR_BP_NORMAL &&
+        p->next_bp_check_mono_ms == UINT64_MAX)
+        p->next_bp_check_mono_ms = mono;
+    if (mono >= p->next_bp_check_mono_ms) {
+        enum wr_bp_state state = wr_pipeline__update_backpressure(p);
+
+        p->next_bp_check_mono_ms =
+            state == WR_BP_NORMAL ? UINT64_MAX : mono + BACKPRESSURE_CHECK_MS;
+    }
+    if (mono >= p->next_checkpoint_mono_ms) {
+        retry_store(p, mono);
+        wr_pipeline__checkpoint(p);
+        wr_outbox_enforce_budget(p->outbox, wr_forward_held_floor(p->forward));
+        p->next_checkpoint_mono_ms = mono + p->cfg->storage.checkpoint_interval_ms;
+    }
+    if (mono >= p->next_metrics_mono_ms) {
+        update_gauges(p);
+        export_metrics(p, now->wall_ms);
+        p->next_metrics_mono_ms = mono + p->cfg->metrics.interval_ms;
+    }
+    if (ping_ms > 0 && mono >= p->next_ping_mono_ms) {
+        plat_notify_watchdog(p->deps.notify);
+        p->next_ping_mono_ms = mono + (ping_ms > 0 ? ping_ms : 1);
+    }
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* The nearest deadline of anything the loop does by time. */
+static uint64_t next_deadline(const struct wr_pipeline *p, uint64_t now_mono_ms)
+{
+    uint64_t due = min_u64(p->next_checkpoint_mono_ms, p->next_metrics_mono_ms);
+
+    if (wr_backpressure_current(p->backpressure) != WR_BP_NORMAL)
+        due = min_u64(due, min_u64(p->next_bp_check_mono_ms, now_mono_ms + BACKPRESSURE_CHECK_MS));
+    due = min_u64(due, wr_window_next_due_mono_ms(p->window, now_mono_ms));
+    if (plat_notify_watchdog_interval_ms(p->deps.notify) > 0)
+        due = min_u64(due, p->next_ping_mono_ms);
+    if (p->store == NULL)
+        due = min_u64(due, p->next_store_retry_mono_ms);
+    if (uplink_connected(p)) {
+        uint64_t fw = wr_forward_next_due_ms(p->forward, now_mono_ms);
+
+        /* The pump just ran: still due now means the uplink refused for the
+         * moment (mailbox full); look again shortly instead of spinning. */
+        if (fw <= now_mono_ms)
+            fw = now_mono_ms + FORWARD_RETRY_MS;
+        due = min_u64(due, fw);
+    }
+    return due;
+}
+
+/* Test-only fault point: a loop wedged in a stage, as far as anyone outside can tell. */
+static void test_stall(const struct wr_pipeline *p)
+{
+    while (p->test_stall_file != NULL && plat_file_exists(p->test_stall_file))
+        plat_sleep_ms(50);
+}
+
+uint32_t wr_pipeline_run_once(struct wr_pipeline *p, uint32_t max_wait_ms)
+{
+    uint64_t mono;
+    uint64_t due;
+    uint32_t wait_ms = max_wait_ms;
+    struct wr_now now;
+
+    if (p == NULL)
+        return 0;
+    test_stall(p);
+    mono = wr_pipeline__mono_ms(p);
+    due = next_deadline(p, mono);
+    if (due <= mono)
+        wait_ms = 0;
+    else if (due - mono < wait_ms)
+        wait_ms = (uint32_t)(due - mono);
+    drain_events(p, wait_ms, DRAIN_BUDGET_MS);
+    now = wr_pipeline__now(p);
+    advance(p, &now);
+    run_due(p, &now);
+    due = next_deadline(p, now.mono_ms);
+    if (due <= now.mono_ms)
+        return 0;
+    return due - now.mono_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)(due - now.mono_ms);
 }
 
 static bool outbox_empty(struct wr_pipeline *p)
@@ -307,72 +446,136 @@ static bool outbox_empty(struct wr_pipeline *p)
     return rows == 0;
 }
 
-static void shutdown_flush(struct wr_pipeline *p, uint32_t flush_ms)
+/* Runs the source's stop on a thread of its own, so the pipeline can drain meanwhile. */
+struct source_closer {
+    struct wr_pipeline *p;
+    atomic_bool done;
+};
+
+static void close_source(void *arg)
 {
-    uint64_t deadline = plat_time_mono_ms() + flush_ms;
+    struct source_closer *c = arg;
+
+    c->p->deps.source_ops->stop(c->p->deps.source, SOURCE_STOP_MS);
+    atomic_store(&c->done, true);
+    plat_queue_wake(c->p->events);
+}
+
+/*
+ * Stop the source. Its stop may have to wait for a callback that waits for
+ * queue room, so the queue is drained until the stop has returned; if the
+ * helper thread cannot start, the stop runs here after one last drain, and a
+ * callback still waiting then gives up (a counted hold).
+ */
+static void stop_source(struct wr_pipeline *p)
+{
+    struct source_closer closer;
+    struct plat_thread *t = NULL;
+
+    if (!p->source_running)
+        return;
+    closer.p = p;
+    atomic_init(&closer.done, false);
+    if (plat_thread_start(&t, close_source, &closer, "wr-srcstop") == WR_OK) {
+        while (!atomic_load(&closer.done))
+            drain_events(p, 100, DRAIN_BUDGET_MS);
+        plat_thread_join(t);
+    } else {
+        drain_events(p, 0, 0);
+        atomic_store(&p->draining, false);
+        close_source(&closer);
+    }
+    atomic_store(&p->draining, false);
+    p->source_running = false;
+}
+
+void wr_pipeline_shutdown(struct wr_pipeline *p, uint32_t flush_ms)
+{
+    uint64_t deadline;
     struct wr_now now;
 
+    if (p == NULL)
+        return;
     /* No new events: stop the source first, then fold what it already gave us. */
-    wr_ingest_destroy(p->ingest, 2000);
-    p->ingest = NULL;
+    stop_source(p);
     drain_events(p, 0, 0);
-    now = wr_pipeline__now();
-    tick(p, &now);
+    now = wr_pipeline__now(p);
+    advance(p, &now);
     wr_pipeline__checkpoint(p);
-    while (!outbox_empty(p) && wr_uplink_connected(p->uplink) && plat_time_mono_ms() < deadline) {
-        handle_notices(p);
-        now = wr_pipeline__now();
-        wr_forward_pump(p->forward, &p->fio, now.mono_ms, now.wall_ms);
-        plat_sleep_ms(10);
+    deadline = wr_pipeline__mono_ms(p) + flush_ms;
+    while (p->uplink_running && !outbox_empty(p) && uplink_connected(p) &&
+           wr_pipeline__mono_ms(p) < deadline) {
+        uint64_t left = deadline - wr_pipeline__mono_ms(p);
+
+        /* Acknowledgements wake this wait; nothing else arrives now. */
+        drain_events(p, (uint32_t)min_u64(left, 100), 0);
+        now = wr_pipeline__now(p);
+        advance(p, &now);
     }
     handle_notices(p);
     sync_forward_counters(p);
     update_gauges(p);
-    export_metrics(p, plat_time_wall_ms());
+    export_metrics(p, wr_pipeline__now(p).wall_ms);
     if (!outbox_empty(p))
         PLAT_INFO(MOD, "shutting down with results in the outbox; they are sent after restart");
+    if (p->uplink_running) {
+        p->deps.uplink_ops->stop(p->deps.uplink, UPLINK_STOP_MS);
+        p->uplink_running = false;
+    }
+}
+
+int wr_pipeline_start(struct wr_pipeline *p)
+{
+    uint64_t mono;
+    int rc;
+
+    if (p == NULL)
+        return WR_E_INVAL;
+    if (p->uplink_running || p->source_running)
+        return WR_E_STATE;
+    rc = p->deps.uplink_ops->start(p->deps.uplink, &p->uplink_reports);
+    if (rc != WR_OK)
+        return rc;
+    p->uplink_running = true;
+    atomic_store(&p->draining, true);
+    rc = p->deps.source_ops->start(p->deps.source, &p->source_handlers);
+    if (rc != WR_OK) {
+        p->deps.uplink_ops->stop(p->deps.uplink, 0);
+        p->uplink_running = false;
+        return rc;
+    }
+    p->source_running = true;
+    mono = wr_pipeline__mono_ms(p);
+    p->next_checkpoint_mono_ms = mono + p->cfg->storage.checkpoint_interval_ms;
+    p->next_metrics_mono_ms = mono;
+    p->next_ping_mono_ms = mono;
+    p->next_bp_check_mono_ms = mono;
+    /* State is restored and the store open: the service manager may start dependants. */
+    plat_notify_ready(p->deps.notify, "running");
+    return WR_OK;
 }
 
 int wr_pipeline_run(struct wr_pipeline *p, wr_pipeline_stop_fn should_stop, void *ctx,
                     uint32_t flush_ms)
 {
-    uint64_t next_tick = 0;
-    uint64_t next_checkpoint;
-    uint64_t next_metrics = 0;
     int rc;
 
     if (p == NULL || should_stop == NULL)
         return WR_E_INVAL;
-    rc = wr_ingest_start(p->ingest);
+    rc = wr_pipeline_start(p);
     if (rc != WR_OK)
         return rc;
-    next_checkpoint = plat_time_mono_ms() + p->cfg->storage.checkpoint_interval_ms;
-    while (!should_stop(ctx)) {
-        uint64_t mono;
-
-        drain_events(p, 20, TICK_MS);
-        mono = plat_time_mono_ms();
-        if (mono >= next_tick) {
-            struct wr_now now = wr_pipeline__now();
-
-            tick(p, &now);
-            next_tick = mono + TICK_MS;
-        }
-        if (mono >= next_checkpoint) {
-            retry_store(p, mono);
-            wr_pipeline__checkpoint(p);
-            wr_outbox_enforce_budget(p->outbox, wr_forward_held_floor(p->forward));
-            next_checkpoint = mono + p->cfg->storage.checkpoint_interval_ms;
-        }
-        if (mono >= next_metrics) {
-            update_gauges(p);
-            export_metrics(p, plat_time_wall_ms());
-            next_metrics = mono + p->cfg->metrics.interval_ms;
-        }
-    }
+    while (!should_stop(ctx))
+        wr_pipeline_run_once(p, IDLE_WAIT_MS);
     PLAT_INFO(MOD, "shutting down");
-    shutdown_flush(p, flush_ms);
+    wr_pipeline_shutdown(p, flush_ms);
     return WR_OK;
+}
+
+void wr_pipeline_wake(struct wr_pipeline *p)
+{
+    if (p != NULL)
+        plat_queue_wake(p->events);
 }
 
 /* ---- construction -------------------------------------------------------------------------- */
@@ -456,85 +659,6 @@ static int open_store(struct wr_pipeline *p)
     return WR_OK;
 }
 
-static void on_bridge_event(void *ctx, enum plat_bridge_event ev, const char *detail)
-{
-    static struct plat_log_limiter lim;
-
-    (void)ctx;
-    switch (ev) {
-    case PLAT_BRIDGE_TLS_UP:
-        PLAT_INFO(MOD, "TLS session up: %s", detail != NULL ? detail : "");
-        break;
-    case PLAT_BRIDGE_TLS_FAILED:
-        plat_log_limited(&lim, 10000, PLAT_LOG_ERROR, MOD, "upstream TLS failed: %s",
-                         detail != NULL ? detail : "no reason");
-        break;
-    case PLAT_BRIDGE_FOREIGN_REFUSED:
-        PLAT_WARN(MOD, "refused a connection to the TLS bridge from another process: %s",
-                  detail != NULL ? detail : "");
-        break;
-    default:
-        break;
-    }
-}
-
-static int create_uplink(struct wr_pipeline *p)
-{
-    const struct wr_config *cfg = p->cfg;
-    struct wr_uplink_params up;
-    struct plat_uri uri;
-    char bridge_uri[64];
-    int rc;
-
-    rc = plat_uri_parse(cfg->upstream.uri, &uri);
-    if (rc != WR_OK) {
-        PLAT_ERROR(MOD, "upstream.uri: cannot parse %s", cfg->upstream.uri);
-        return rc;
-    }
-    memset(&up, 0, sizeof(up));
-    up.uri = cfg->upstream.uri;
-    if (uri.tls) {
-        struct plat_bridge_config bc;
-        struct plat_tls_config tc;
-
-        memset(&bc, 0, sizeof(bc));
-        memset(&tc, 0, sizeof(tc));
-        tc.ca_file = cfg->upstream.tls.ca_file;
-        tc.cert_file = cfg->upstream.tls.cert_file[0] ? cfg->upstream.tls.cert_file : NULL;
-        tc.key_file = cfg->upstream.tls.key_file[0] ? cfg->upstream.tls.key_file : NULL;
-        tc.server_name = cfg->upstream.tls.server_name[0] ? cfg->upstream.tls.server_name : NULL;
-        bc.host = uri.host;
-        bc.port = uri.port;
-        bc.tls = tc;
-        bc.connect_timeout_ms = 10000;
-        bc.on_event = on_bridge_event;
-        rc = plat_bridge_start(&bc, &p->bridge);
-        if (rc != WR_OK) {
-            PLAT_ERROR(MOD, "cannot start the TLS bridge: %s", wr_strerror(rc));
-            return rc;
-        }
-        snprintf(bridge_uri, sizeof(bridge_uri), "tcp://127.0.0.1:%u",
-                 (unsigned)plat_bridge_port(p->bridge));
-        up.uri = bridge_uri;
-        PLAT_INFO(MOD, "upstream %s over TLS (mbedTLS) via in-process bridge", cfg->upstream.uri);
-    } else {
-        PLAT_WARN(MOD, "upstream %s is plain TCP: results travel unencrypted", cfg->upstream.uri);
-    }
-    up.client_id = cfg->upstream.client_id;
-    up.username = cfg->upstream.username;
-    up.password = cfg->upstream.password;
-    up.keepalive_s = cfg->upstream.keepalive_s;
-    up.qos = cfg->upstream.qos;
-    up.max_inflight = cfg->upstream.max_inflight;
-    up.reconnect_min_ms = cfg->upstream.reconnect_min_ms;
-    up.reconnect_max_ms = cfg->upstream.reconnect_max_ms;
-    up.jitter_seed = (uint64_t)plat_time_wall_ms() ^ (uint64_t)plat_time_mono_ms() << 17;
-    up.on_ack = on_uplink_ack;
-    up.on_connection = on_uplink_connection;
-    up.ctx = p;
-    return wr_uplink_create(&up, &p->uplink);
-}
-
 static int create_forward(struct wr_pipeline *p)
 {
     const struct wr_config *cfg = p->cfg;
@@ -572,26 +696,6 @@ static int create_forward(struct wr_pipeline *p)
     return wr_forward_create(&fp, &p->forward);
 }
 
-static int create_ingest(struct wr_pipeline *p)
-{
-    const struct wr_config *cfg = p->cfg;
-    struct wr_ingest_params ip;
-
-    memset(&ip, 0, sizeof(ip));
-    ip.uri = cfg->source.uri;
-    ip.client_id = cfg->source.client_id;
-    ip.username = cfg->source.username;
-    ip.password = cfg->source.password;
-    ip.keepalive_s = cfg->source.keepalive_s;
-    ip.qos = cfg->source.qos;
-    ip.filters = p->filters;
-    ip.n_filters = cfg->n_streams;
-    ip.on_message = wr_pipeline__on_message;
-    ip.on_connection = wr_pipeline__on_source_connection;
-    ip.ctx = p;
-    return wr_ingest_create(&ip, &p->ingest);
-}
-
 /* windrow_config_version: a hash of the effective config, so a fleet can see which one runs. */
 static void publish_config_version(struct wr_pipeline *p)
 {
@@ -606,18 +710,45 @@ static void publish_config_version(struct wr_pipeline *p)
     wr_metrics_set(p->metrics, WR_G_CONFIG_VERSION, hash);
 }
 
-int wr_pipeline_create(const struct wr_config *cfg, struct wr_pipeline **out)
+static bool deps_valid(const struct wr_pipeline_deps *d)
+{
+    const struct wr_ingest_ops *s = d->source_ops;
+    const struct wr_uplink_ops *u = d->uplink_ops;
+
+    if ((d->clock.mono_ms == NULL) != (d->clock.wall_ms == NULL))
+        return false;
+    return s != NULL && s->start != NULL && s->stop != NULL && u != NULL && u->start != NULL &&
+           u->publish != NULL && u->publish_status != NULL && u->connected != NULL &&
+           u->stop != NULL;
+}
+
+int wr_pipeline_create(const struct wr_config *cfg, const struct wr_pipeline_deps *deps,
+                       struct wr_pipeline **out)
 {
     struct wr_pipeline *p;
     struct wr_outbox_params op;
     int rc;
 
-    if (cfg == NULL || out == NULL || cfg->n_streams == 0)
+    if (cfg == NULL || deps == NULL || out == NULL || cfg->n_streams == 0 || !deps_valid(deps))
         return WR_E_INVAL;
     p = plat_calloc(1, sizeof(*p));
     if (p == NULL)
         return WR_E_NOMEM;
     p->cfg = cfg;
+    p->deps = *deps;
+    if (p->deps.clock.mono_ms == NULL) {
+        p->deps.clock.mono_ms = plat_time_mono_ms;
+        p->deps.clock.wall_ms = plat_time_wall_ms;
+    }
+    p->ingest_sink.p = p;
+    p->uplink_sink.p = p;
+    p->source_handlers.message = wr_pipeline__on_message;
+    p->source_handlers.connection = wr_pipeline__on_source_connection;
+    p->source_handlers.sink = &p->ingest_sink;
+    p->uplink_reports.acked = on_uplink_ack;
+    p->uplink_reports.connection = on_uplink_connection;
+    p->uplink_reports.sink = &p->uplink_sink;
+    atomic_init(&p->draining, false);
     build_specs(p);
     plat_clock_init(&p->clock, CLOCK_JUMP_THRESHOLD_MS);
     rc = wr_config_expand_topic(cfg->upstream.topic, cfg->agent.id, p->results_topic,
@@ -653,11 +784,7 @@ int wr_pipeline_create(const struct wr_config *cfg, struct wr_pipeline **out)
     if (rc == WR_OK)
         rc = wr_pipeline__restore_state(p);
     if (rc == WR_OK)
-        rc = create_uplink(p);
-    if (rc == WR_OK)
         rc = wr_pipeline__create_admission(p);
-    if (rc == WR_OK)
-        rc = create_ingest(p);
     if (rc != WR_OK) {
         wr_pipeline_destroy(p);
         return rc;
@@ -672,6 +799,12 @@ void wr_pipeline_set_test_delay_us(struct wr_pipeline *p, uint32_t delay_us)
         p->test_delay_us = delay_us;
 }
 
+void wr_pipeline_set_test_stall_file(struct wr_pipeline *p, const char *path)
+{
+    if (p != NULL)
+        p->test_stall_file = path;
+}
+
 struct wr_metrics *wr_pipeline_metrics(struct wr_pipeline *p)
 {
     return p != NULL ? p->metrics : NULL;
@@ -681,10 +814,11 @@ void wr_pipeline_destroy(struct wr_pipeline *p)
 {
     if (p == NULL)
         return;
-    /* Paho clients first: after this no callback can touch the rest. */
-    wr_ingest_destroy(p->ingest, 0);
-    wr_uplink_destroy(p->uplink, 1000);
-    plat_bridge_stop(p->bridge);
+    /* Source and uplink first (if a run did not stop them): after this no
+     * callback can touch the rest. */
+    stop_source(p);
+    if (p->uplink_running)
+        p->deps.uplink_ops->stop(p->deps.uplink, 0);
     wr_filter_destroy(p->filter);
     wr_backpressure_destroy(p->backpressure);
     plat_mutex_destroy(p->backpressure_lock);

@@ -1,5 +1,5 @@
 /*
- * The ingest side of the pipeline, on Paho's callback thread: route a message
+ * The ingest side of the pipeline, on the source's (Paho's) callback thread: route a message
  * to its streams, decode it, then admit its events — backpressure state,
  * shedding by priority, filters — and push them to the queue, or leave the
  * message with Paho when Windrow cannot take it now.
@@ -12,8 +12,13 @@
 #include "wr_error.h"
 
 #define MOD "pipeline"
-/* How long the ingest thread blocks for queue room before leaving a message with Paho. */
-#define HOLD_WAIT_MS 1000u
+/*
+ * A callback waiting for queue room re-checks, this often, that the pipeline
+ * still drains. The wait itself ends when the pipeline pops (it signals
+ * every waiter), so this is not a timeout and costs no wake-up while room
+ * comes.
+ */
+#define ROOM_RECHECK_MS 1000u
 /* Filter state for a key is forgotten an hour after its last accepted event. */
 #define FILTER_HORIZON_MS (3600u * 1000u)
 
@@ -65,14 +70,21 @@ static uint64_t received_total(const uint32_t *drops, size_t kept, size_t decode
  * Backpressure, shedding and filters for the decoded events in p->scratch,
  * then the queue.
  *
- * When the queue has no room (the critical state), this thread blocks for up
- * to HOLD_WAIT_MS waiting for the pipeline to make some: while it waits Paho
- * reads nothing more, the TCP window closes and the local broker queues for
- * the persistent session. That is the end-to-end backpressure. Returning
- * "not taken" to Paho instead is only the fallback after that wait: Paho has
- * already acknowledged a QoS 1 message to the broker when it calls us, and
- * offers a refused message again only when more data arrives on the socket
- * (eclipse-paho/paho.mqtt.c#1345), so a hold must stay rare.
+ * When the queue has no room (the critical state), this thread waits for the
+ * pipeline to make some: while it waits Paho reads nothing more, the TCP
+ * window closes and the local broker queues for the persistent session.
+ * That is the end-to-end backpressure. The wait is not bounded by a timeout
+ * but by the pipeline's pace: the pipeline thread never calls into Paho and
+ * never waits for the uplink (pipeline.h), so it keeps popping whatever the
+ * uplink does, and each pop wakes this thread. Paho runs this callback under
+ * its process-wide mutex, which is exactly why nothing the pipeline thread
+ * needs may take that mutex.
+ *
+ * Returning "not taken" to Paho (a hold, counted) is left only for a
+ * pipeline that no longer drains, which its shutdown order rules out: Paho
+ * has already acknowledged a QoS 1 message to the broker when it calls us,
+ * and offers a refused message again only when more data arrives on the
+ * socket (eclipse-paho/paho.mqtt.c#1345).
  *
  * Returns false when the message stays with Paho: then no filter state has
  * moved and nothing is counted, so the redelivery is judged afresh. On true,
@@ -83,6 +95,7 @@ static bool admit(struct wr_pipeline *p, uint32_t *drops, size_t *n, uint64_t mo
 {
     enum wr_bp_state state = wr_pipeline__update_backpressure(p);
     size_t kept = 0;
+    int rc = WR_OK;
 
     for (size_t i = 0; i < *n; i++) {
         const struct wr_event *ev = &p->scratch[i];
@@ -100,7 +113,12 @@ static bool admit(struct wr_pipeline *p, uint32_t *drops, size_t *n, uint64_t mo
             p->scratch[kept] = *ev;
         kept++;
     }
-    if (kept > 0 && plat_queue_push_wait(p->events, p->scratch, kept, HOLD_WAIT_MS) != WR_OK) {
+    if (kept > 0) {
+        rc = plat_queue_push_wait(p->events, p->scratch, kept, 0);
+        while (rc == WR_E_FULL && atomic_load(&p->draining))
+            rc = plat_queue_push_wait(p->events, p->scratch, kept, ROOM_RECHECK_MS);
+    }
+    if (rc != WR_OK) {
         wr_filter_rollback(p->filter);
         wr_metrics_add(p->metrics, WR_C_BACKPRESSURE_HOLDS, 1);
         return false;
@@ -127,11 +145,11 @@ static void log_drops(const char *topic, size_t topic_len, const uint32_t *drops
     }
 }
 
-bool wr_pipeline__on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
-                       size_t payload_len)
+bool wr_pipeline__on_message(struct wr_ingest_sink *sink, const char *topic, size_t topic_len,
+                             const void *payload, size_t payload_len)
 {
     static struct plat_log_limiter unknown_lim;
-    struct wr_pipeline *p = ctx;
+    struct wr_pipeline *p = sink->p;
     uint32_t drops[WR_DROP_REASON_COUNT] = {0};
     const struct wr_decode_spec *matching[WR_DECODE_MAX_SPECS];
     size_t n_matching = 0;
@@ -139,8 +157,9 @@ bool wr_pipeline__on_message(void *ctx, const char *topic, size_t topic_len, con
     size_t n = 0;
     size_t dropped = 0;
     bool matched = false;
-    int64_t wall_ms = plat_time_wall_ms();
-    uint64_t mono_ms = plat_time_mono_ms();
+    struct wr_now now = wr_pipeline__now(p);
+    int64_t wall_ms = now.wall_ms;
+    uint64_t mono_ms = now.mono_ms;
 
     if (cap > EVENTS_PER_MESSAGE)
         cap = EVENTS_PER_MESSAGE;
@@ -182,9 +201,9 @@ bool wr_pipeline__on_message(void *ctx, const char *topic, size_t topic_len, con
     return true;
 }
 
-void wr_pipeline__on_source_connection(void *ctx, bool up)
+void wr_pipeline__on_source_connection(struct wr_ingest_sink *sink, bool up)
 {
-    struct wr_pipeline *p = ctx;
+    struct wr_pipeline *p = sink->p;
 
     wr_metrics_set(p->metrics, WR_G_SOURCE_CONNECTED, up ? 1 : 0);
 }
@@ -209,8 +228,8 @@ int wr_pipeline__create_admission(struct wr_pipeline *p)
     }
     fp.streams = fc;
     fp.n_streams = cfg->n_streams;
-    fp.max_keys = (uint32_t)(stateful_keys > WR_FILTER_MAX_KEYS ? WR_FILTER_MAX_KEYS
-                                                                  : stateful_keys);
+    fp.max_keys =
+        (uint32_t)(stateful_keys > WR_FILTER_MAX_KEYS ? WR_FILTER_MAX_KEYS : stateful_keys);
     fp.max_batch = EVENTS_PER_MESSAGE;
     fp.horizon_ms = FILTER_HORIZON_MS;
     rc = wr_filter_create(&fp, &p->filter);
@@ -228,4 +247,3 @@ int wr_pipeline__create_admission(struct wr_pipeline *p)
     bp.n_streams = cfg->n_streams;
     return wr_backpressure_create(&bp, &p->backpressure);
 }
-

@@ -9,6 +9,7 @@
  *   pipeline_state.c   checkpoints to the store and restore at start
  */
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,7 +20,6 @@
 #include "ingest.h"
 #include "outbox.h"
 #include "pipeline.h"
-#include "plat_bridge.h"
 #include "plat_clock.h"
 #include "plat_queue.h"
 #include "plat_thread.h"
@@ -27,18 +27,38 @@
 #include "uplink.h"
 #include "window.h"
 
-#define TICK_MS 100u
+/* While backpressure is not normal its state is re-read at least this often. */
+#define BACKPRESSURE_CHECK_MS 100u
+/* Under load a pass folds events for at most this long before due work runs. */
+#define DRAIN_BUDGET_MS 100u
 #define EVENTS_PER_MESSAGE 256u
 #define EVENTS_PER_POP 256u
 #define COALESCE_MS 2u
 #define RESULTS_PER_FLUSH 1024u
 
+/* The pipeline as the receiver of its source's messages and its uplink's reports. */
+struct wr_ingest_sink {
+    struct wr_pipeline *p;
+};
+struct wr_uplink_sink {
+    struct wr_pipeline *p;
+};
+
 struct wr_pipeline {
     const struct wr_config *cfg;
     struct wr_metrics *metrics;
+    struct wr_pipeline_deps deps;
+    struct wr_ingest_handlers source_handlers;
+    struct wr_uplink_reports uplink_reports;
+    struct wr_ingest_sink ingest_sink;
+    struct wr_uplink_sink uplink_sink;
+    bool source_running;
+    bool uplink_running;
+    /* False only once the source is stopped: a callback that still waited for
+     * room then would wait for nothing (a hold). Never seen false by design. */
+    atomic_bool draining;
 
-    /* ingest side, used on Paho's callback thread */
-    struct wr_ingest *ingest;
+    /* ingest side, used on the source's callback thread */
     struct wr_decode_spec specs[WR_CFG_MAX_STREAMS];
     const char *filters[WR_CFG_MAX_STREAMS];
     struct wr_event scratch[EVENTS_PER_MESSAGE];
@@ -58,8 +78,6 @@ struct wr_pipeline {
     struct wr_forward *forward;
     struct wr_forward_io fio;
     struct wr_forward_stats forward_seen;
-    struct wr_uplink *uplink;
-    struct plat_bridge *bridge;
     struct plat_clock clock;
     struct wr_event popped[EVENTS_PER_POP];
     struct wr_result results[RESULTS_PER_FLUSH];
@@ -70,23 +88,32 @@ struct wr_pipeline {
     const char *stream_names[WR_CFG_MAX_STREAMS];
     unsigned stream_aggs[WR_CFG_MAX_STREAMS];
     uint64_t next_store_retry_mono_ms;
-    uint32_t test_delay_us; /* test-only: extra processing time per event */
+    /* The loop's deadlines (monotonic ms). */
+    uint64_t next_checkpoint_mono_ms;
+    uint64_t next_metrics_mono_ms;
+    uint64_t next_ping_mono_ms;
+    uint64_t next_bp_check_mono_ms;
+    char notify_status[128];
+    uint32_t test_delay_us;      /* test-only: extra processing time per event */
+    const char *test_stall_file; /* test-only: the loop stands still while it exists */
 };
 
+/** Both clocks (the injected ones), read once. */
+struct wr_now wr_pipeline__now(const struct wr_pipeline *p);
 
-/** Both clocks, read once. */
-struct wr_now wr_pipeline__now(void);
+/** The injected monotonic clock. */
+uint64_t wr_pipeline__mono_ms(const struct wr_pipeline *p);
 
 /* pipeline.c */
 /** Close what the watermark has passed and move the results into the outbox. */
 void wr_pipeline__emit_due(struct wr_pipeline *p, const struct wr_now *now);
 
 /* pipeline_ingest.c */
-/** wr_ingest_message_fn: route, decode, admit and queue one message (Paho's thread). */
-bool wr_pipeline__on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
-                             size_t payload_len);
+/** wr_ingest_message_fn: route, decode, admit and queue one message (the source's thread). */
+bool wr_pipeline__on_message(struct wr_ingest_sink *sink, const char *topic, size_t topic_len,
+                             const void *payload, size_t payload_len);
 /** wr_ingest_connection_fn. */
-void wr_pipeline__on_source_connection(void *ctx, bool up);
+void wr_pipeline__on_source_connection(struct wr_ingest_sink *sink, bool up);
 /** Re-read the queue depth into the backpressure state machine (any thread). */
 enum wr_bp_state wr_pipeline__update_backpressure(struct wr_pipeline *p);
 /** Create the filters and the backpressure state machine from the config. */

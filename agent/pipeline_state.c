@@ -27,7 +27,7 @@ void wr_pipeline__checkpoint(struct wr_pipeline *p)
         return;
     /* Emit what is due first: a revision pending in the engine is not part of
      * a window's checkpointed state, so it must reach the outbox before. */
-    now = wr_pipeline__now();
+    now = wr_pipeline__now(p);
     wr_pipeline__emit_due(p, &now);
     rc = wr_store_checkpoint_begin(p->store);
     if (rc == WR_OK)
@@ -75,7 +75,7 @@ static int restore_window(void *ctx, const struct wr_window_state *st)
 static int restore_clock(void *ctx, uint16_t stream, int64_t max_event_ms)
 {
     struct wr_pipeline *p = ctx;
-    struct wr_now now = wr_pipeline__now();
+    struct wr_now now = wr_pipeline__now(p);
 
     return wr_window_set_stream_clock(p->window, stream, max_event_ms, &now);
 }

@@ -2,16 +2,20 @@
 
 #include <MQTTAsync.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "plat_backoff.h"
 #include "plat_log.h"
 #include "plat_mem.h"
+#include "plat_queue.h"
 #include "plat_thread.h"
 #include "plat_time.h"
 #include "wr_error.h"
 
 #define MOD "uplink"
+/* With nothing to do the thread still looks at its state this often. */
+#define IDLE_WAIT_MS 60000u
 
 /*
  * A publish awaiting its PUBACK. Paho calls back with the slot as context.
@@ -26,9 +30,18 @@ struct pending {
     MQTTAsync_token early_token;
     uint32_t tag;
     bool used;
-    bool sending;   /* sendMessage has not returned yet */
-    bool early;     /* an ack arrived while sending */
+    bool sending; /* sendMessage has not returned yet */
+    bool lost;    /* the connection went while sending */
+    bool early;   /* an ack arrived while sending */
     bool early_ok;
+};
+
+/* A message in the mailbox: topic and payload copied into one block. */
+struct outgoing {
+    char *topic;
+    void *payload;
+    size_t len;
+    uint32_t tag;
 };
 
 struct wr_uplink {
@@ -37,29 +50,84 @@ struct wr_uplink {
     char *password;
     uint32_t keepalive_s;
     int qos;
-    wr_uplink_ack_fn on_ack;
-    wr_uplink_connection_fn on_connection;
-    void *ctx;
+    const struct wr_uplink_reports *reports;
 
-    /* Guards pending[]; never held across a call into Paho (see struct pending). */
+    /* Guards pending[] and the status buffers; never held across a call into Paho. */
     struct plat_mutex *lock;
     struct pending *pending;
     uint32_t max_inflight;
 
+    /* Pipeline -> uplink thread. Popping it is also how the thread sleeps. */
+    struct plat_queue *mailbox;
+    atomic_uint queued; /* in the mailbox or being sent: bounds publish at max_inflight */
+
+    /* Latest-wins status message: the pipeline writes next_*, the thread swaps it out. */
+    char *status_next;
+    size_t status_next_len;
+    size_t status_next_cap;
+    char status_topic[256];
+    bool status_pending;
+    char *status_send;
+    size_t status_send_cap;
+
+    struct plat_thread *thread;
+    atomic_bool stopping;
     struct plat_backoff backoff;
     atomic_bool connected;
     atomic_bool connecting;
-    atomic_bool attempt_failed; /* set on Paho's thread, consumed by poll */
+    atomic_bool attempt_failed; /* set on Paho's thread, consumed by the uplink thread */
     uint64_t next_attempt_mono_ms;
-    uint32_t failures;
 };
 
+static void report_ack(struct wr_uplink *up, uint32_t tag, bool ok)
+{
+    if (up->reports != NULL)
+        up->reports->acked(up->reports->sink, tag, ok);
+}
+
+static void report_connection(struct wr_uplink *up, bool is_up)
+{
+    if (up->reports != NULL && up->reports->connection != NULL)
+        up->reports->connection(up->reports->sink, is_up);
+}
+
+/* Paho's threads changed something the uplink thread must act on. */
+static void wake_thread(struct wr_uplink *up)
+{
+    plat_queue_wake(up->mailbox);
+}
+
+/*
+ * The connection is gone: every publish awaiting its PUBACK is reported
+ * failed, once. A slot whose sendMessage has not returned yet is marked lost
+ * and reported by settle_slot.
+ */
 static void clear_pending(struct wr_uplink *up)
 {
-    plat_mutex_lock(up->lock);
-    for (uint32_t i = 0; i < up->max_inflight; i++)
-        up->pending[i].used = false;
-    plat_mutex_unlock(up->lock);
+    for (;;) {
+        uint32_t tag = 0;
+        bool found = false;
+
+        plat_mutex_lock(up->lock);
+        for (uint32_t i = 0; i < up->max_inflight && !found; i++) {
+            struct pending *slot = &up->pending[i];
+
+            if (!slot->used)
+                continue;
+            if (slot->sending) {
+                slot->lost = true;
+                continue;
+            }
+            slot->used = false;
+            tag = slot->tag;
+            found = true;
+        }
+        plat_mutex_unlock(up->lock);
+        if (!found)
+            return;
+        atomic_fetch_sub(&up->queued, 1);
+        report_ack(up, tag, false);
+    }
 }
 
 static void on_connect_ok(void *context, MQTTAsync_successData *response)
@@ -70,8 +138,8 @@ static void on_connect_ok(void *context, MQTTAsync_successData *response)
     atomic_store(&up->connected, true);
     atomic_store(&up->connecting, false);
     PLAT_INFO(MOD, "connected upstream");
-    if (up->on_connection != NULL)
-        up->on_connection(up->ctx, true);
+    report_connection(up, true);
+    wake_thread(up);
 }
 
 static void on_connect_failed(void *context, MQTTAsync_failureData *response)
@@ -84,6 +152,7 @@ static void on_connect_failed(void *context, MQTTAsync_failureData *response)
                      response && response->message ? response->message : "no reason given");
     atomic_store(&up->attempt_failed, true);
     atomic_store(&up->connecting, false);
+    wake_thread(up);
 }
 
 static void on_connection_lost(void *context, char *cause)
@@ -94,8 +163,8 @@ static void on_connection_lost(void *context, char *cause)
     clear_pending(up);
     atomic_store(&up->connected, false);
     atomic_store(&up->attempt_failed, true);
-    if (up->on_connection != NULL)
-        up->on_connection(up->ctx, false);
+    report_connection(up, false);
+    wake_thread(up);
 }
 
 static int on_message_arrived(void *context, char *topic, int topic_len, MQTTAsync_message *msg)
@@ -126,8 +195,10 @@ static void finish_publish(struct pending *slot, MQTTAsync_token token, bool ok)
     }
     /* Otherwise the ack is for a connection already given up on. */
     plat_mutex_unlock(up->lock);
-    if (deliver)
-        up->on_ack(up->ctx, tag, ok);
+    if (deliver) {
+        atomic_fetch_sub(&up->queued, 1);
+        report_ack(up, tag, ok);
+    }
 }
 
 static void on_publish_ok(void *context, MQTTAsync_successData *response)
@@ -140,56 +211,7 @@ static void on_publish_failed(void *context, MQTTAsync_failureData *response)
     finish_publish(context, response->token, false);
 }
 
-int wr_uplink_create(const struct wr_uplink_params *p, struct wr_uplink **out)
-{
-    MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
-    struct wr_uplink *up;
-    int rc = WR_E_NOMEM;
-
-    if (p == NULL || out == NULL || p->uri == NULL || p->client_id == NULL || p->on_ack == NULL ||
-        p->max_inflight == 0)
-        return WR_E_INVAL;
-    up = plat_calloc(1, sizeof(*up));
-    if (up == NULL)
-        return WR_E_NOMEM;
-    if (plat_mutex_create(&up->lock) != WR_OK)
-        goto fail;
-    up->pending = plat_calloc(p->max_inflight, sizeof(*up->pending));
-    if (up->pending == NULL)
-        goto fail;
-    up->max_inflight = p->max_inflight;
-    for (uint32_t i = 0; i < p->max_inflight; i++)
-        up->pending[i].up = up;
-    up->keepalive_s = p->keepalive_s;
-    up->qos = p->qos;
-    up->on_ack = p->on_ack;
-    up->on_connection = p->on_connection;
-    up->ctx = p->ctx;
-    if (plat_backoff_init(&up->backoff, p->reconnect_min_ms, p->reconnect_max_ms,
-                          p->jitter_seed) != WR_OK) {
-        rc = WR_E_INVAL;
-        goto fail;
-    }
-    if (p->username != NULL && p->username[0] != '\0') {
-        up->username = plat_strdup(p->username);
-        up->password = plat_strdup(p->password != NULL ? p->password : "");
-        if (up->username == NULL || up->password == NULL)
-            goto fail;
-    }
-    copts.MQTTVersion = MQTTVERSION_3_1_1;
-    if (MQTTAsync_createWithOptions(&up->client, p->uri, p->client_id, MQTTCLIENT_PERSISTENCE_NONE,
-                                    NULL, &copts) != MQTTASYNC_SUCCESS) {
-        PLAT_ERROR(MOD, "cannot create MQTT client for %s", p->uri);
-        rc = WR_E_INVAL;
-        goto fail;
-    }
-    MQTTAsync_setCallbacks(up->client, up, on_connection_lost, on_message_arrived, NULL);
-    *out = up;
-    return WR_OK;
-fail:
-    wr_uplink_destroy(up, 0);
-    return rc;
-}
+/* ---- the uplink thread: every Paho call for this client is made here ------------------------ */
 
 static void start_connect(struct wr_uplink *up)
 {
@@ -216,30 +238,31 @@ static void start_connect(struct wr_uplink *up)
     }
 }
 
-void wr_uplink_poll(struct wr_uplink *up, uint64_t now_mono_ms)
+/* Connect when due; returns how long the thread may sleep before the next attempt. */
+static uint32_t schedule_connect(struct wr_uplink *up)
 {
-    if (up == NULL)
-        return;
+    uint64_t now = plat_time_mono_ms();
+
     if (atomic_load(&up->connected)) {
-        up->failures = 0;
         plat_backoff_reset(&up->backoff);
-        return;
+        return IDLE_WAIT_MS;
     }
     if (atomic_exchange(&up->attempt_failed, false)) {
         uint32_t delay_ms = plat_backoff_next_ms(&up->backoff);
 
-        up->failures++;
-        up->next_attempt_mono_ms = now_mono_ms + delay_ms;
+        up->next_attempt_mono_ms = now + delay_ms;
         PLAT_DEBUG(MOD, "next upstream connect attempt in %u ms", delay_ms);
     }
-    if (atomic_load(&up->connecting) || now_mono_ms < up->next_attempt_mono_ms)
-        return;
-    start_connect(up);
-}
+    if (atomic_load(&up->connecting))
+        return IDLE_WAIT_MS; /* a callback wakes us */
+    if (now < up->next_attempt_mono_ms) {
+        uint64_t wait = up->next_attempt_mono_ms - now;
 
-bool wr_uplink_connected(const struct wr_uplink *up)
-{
-    return up != NULL && atomic_load(&up->connected);
+        return wait < IDLE_WAIT_MS ? (uint32_t)wait : IDLE_WAIT_MS;
+    }
+    start_connect(up);
+    /* A refusal sets attempt_failed; go round at once to schedule the retry. */
+    return atomic_load(&up->attempt_failed) ? 0 : IDLE_WAIT_MS;
 }
 
 static struct pending *reserve_slot(struct wr_uplink *up, uint32_t tag)
@@ -252,6 +275,7 @@ static struct pending *reserve_slot(struct wr_uplink *up, uint32_t tag)
             slot = &up->pending[i];
             slot->used = true;
             slot->sending = true;
+            slot->lost = false;
             slot->early = false;
             slot->tag = tag;
         }
@@ -260,7 +284,11 @@ static struct pending *reserve_slot(struct wr_uplink *up, uint32_t tag)
     return slot;
 }
 
-/* After sendMessage returned: record the token, or release the slot on failure. */
+/*
+ * After sendMessage returned: record the token, or release the slot on
+ * failure (the caller reports that). An ack that arrived early, or a
+ * connection lost meanwhile, is reported here.
+ */
 static void settle_slot(struct wr_uplink *up, struct pending *slot, bool sent,
                         MQTTAsync_token token)
 {
@@ -272,6 +300,9 @@ static void settle_slot(struct wr_uplink *up, struct pending *slot, bool sent,
     slot->sending = false;
     if (!sent) {
         slot->used = false;
+    } else if (slot->lost) {
+        slot->used = false;
+        deliver = true;
     } else {
         slot->token = token;
         if (slot->early && slot->early_token == token) {
@@ -281,59 +312,202 @@ static void settle_slot(struct wr_uplink *up, struct pending *slot, bool sent,
         }
     }
     plat_mutex_unlock(up->lock);
-    if (deliver)
-        up->on_ack(up->ctx, tag, ok);
+    if (deliver) {
+        atomic_fetch_sub(&up->queued, 1);
+        report_ack(up, tag, ok);
+    }
 }
 
-static int send(struct wr_uplink *up, const char *topic, const void *payload, size_t len, int qos,
-                bool track, uint32_t tag)
+static int paho_send(struct wr_uplink *up, const char *topic, const void *payload, size_t len,
+                     int qos, struct pending *slot)
 {
     MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
     MQTTAsync_message msg = MQTTAsync_message_initializer;
+
+    msg.payload = (void *)(uintptr_t)payload;
+    msg.payloadlen = (int)len;
+    msg.qos = qos;
+    if (slot != NULL) {
+        opts.onSuccess = on_publish_ok;
+        opts.onFailure = on_publish_failed;
+        opts.context = slot;
+    }
+    if (MQTTAsync_sendMessage(up->client, topic, &msg, &opts) != MQTTASYNC_SUCCESS)
+        return WR_E_CONN;
+    if (slot != NULL)
+        settle_slot(up, slot, true, opts.token);
+    return WR_OK;
+}
+
+/* Hand one mailbox message to Paho; every path ends in exactly one report for its tag. */
+static void send_outgoing(struct wr_uplink *up, struct outgoing *o)
+{
     struct pending *slot = NULL;
+    int rc = WR_E_STATE;
+
+    if (atomic_load(&up->connected) && !atomic_load(&up->stopping)) {
+        slot = reserve_slot(up, o->tag);
+        rc = slot != NULL ? paho_send(up, o->topic, o->payload, o->len, up->qos, slot) : WR_E_FULL;
+    }
+    plat_free(o->topic);
+    if (rc == WR_OK)
+        return;
+    if (slot != NULL)
+        settle_slot(up, slot, false, 0);
+    if (rc == WR_E_CONN)
+        PLAT_WARN(MOD, "publish refused by Paho; the forwarder resends from the outbox");
+    atomic_fetch_sub(&up->queued, 1);
+    report_ack(up, o->tag, false);
+}
+
+static void send_status(struct wr_uplink *up)
+{
+    char topic[sizeof(up->status_topic)];
+    size_t len;
+    char *swap;
+
+    plat_mutex_lock(up->lock);
+    if (!up->status_pending) {
+        plat_mutex_unlock(up->lock);
+        return;
+    }
+    /* Swap buffers so that Paho is called without our lock held. */
+    swap = up->status_send;
+    up->status_send = up->status_next;
+    up->status_next = swap;
+    swap = NULL;
+    {
+        size_t cap = up->status_send_cap;
+
+        up->status_send_cap = up->status_next_cap;
+        up->status_next_cap = cap;
+    }
+    len = up->status_next_len;
+    memcpy(topic, up->status_topic, sizeof(topic));
+    up->status_pending = false;
+    plat_mutex_unlock(up->lock);
+    if (atomic_load(&up->connected) && paho_send(up, topic, up->status_send, len, 0, NULL) != WR_OK)
+        PLAT_DEBUG(MOD, "status message not sent");
+}
+
+static void uplink_thread(void *arg)
+{
+    struct wr_uplink *up = arg;
+
+    while (!atomic_load(&up->stopping)) {
+        uint32_t wait_ms = schedule_connect(up);
+        struct outgoing o;
+        size_t n = 0;
+
+        send_status(up);
+        if (plat_queue_pop(up->mailbox, &o, 1, &n, wait_ms) == WR_OK && n == 1)
+            send_outgoing(up, &o);
+    }
+}
+
+/* ---- operations (pipeline thread) ------------------------------------------------------------ */
+
+static int paho_start(struct wr_uplink *up, const struct wr_uplink_reports *reports)
+{
+    if (up == NULL || reports == NULL || reports->acked == NULL)
+        return WR_E_INVAL;
+    if (up->thread != NULL)
+        return WR_E_STATE;
+    up->reports = reports;
+    return plat_thread_start(&up->thread, uplink_thread, up, "wr-uplink");
+}
+
+static int paho_publish(struct wr_uplink *up, const char *topic, const void *payload, size_t len,
+                        uint32_t tag)
+{
+    struct outgoing o;
+    size_t topic_len;
     int rc;
 
     if (up == NULL || topic == NULL || (payload == NULL && len > 0) || len > INT32_MAX)
         return WR_E_INVAL;
     if (!atomic_load(&up->connected))
         return WR_E_STATE;
-    msg.payload = (void *)(uintptr_t)payload;
-    msg.payloadlen = (int)len;
-    msg.qos = qos;
-    if (track) {
-        slot = reserve_slot(up, tag);
-        if (slot == NULL)
-            return WR_E_FULL;
-        opts.onSuccess = on_publish_ok;
-        opts.onFailure = on_publish_failed;
-        opts.context = slot;
-    }
-    rc = MQTTAsync_sendMessage(up->client, topic, &msg, &opts);
-    if (slot != NULL)
-        settle_slot(up, slot, rc == MQTTASYNC_SUCCESS, opts.token);
-    if (rc != MQTTASYNC_SUCCESS) {
-        PLAT_WARN(MOD, "publish refused by Paho (code %d)", rc);
-        return WR_E_CONN;
+    if (atomic_load(&up->queued) >= up->max_inflight)
+        return WR_E_FULL;
+    topic_len = strlen(topic);
+    o.topic = plat_malloc(topic_len + 1 + len);
+    if (o.topic == NULL)
+        return WR_E_NOMEM;
+    memcpy(o.topic, topic, topic_len + 1);
+    o.payload = o.topic + topic_len + 1;
+    if (len > 0)
+        memcpy(o.payload, payload, len);
+    o.len = len;
+    o.tag = tag;
+    atomic_fetch_add(&up->queued, 1);
+    rc = plat_queue_push_all(up->mailbox, &o, 1);
+    if (rc != WR_OK) {
+        atomic_fetch_sub(&up->queued, 1);
+        plat_free(o.topic);
+        return WR_E_FULL;
     }
     return WR_OK;
 }
 
-int wr_uplink_publish(struct wr_uplink *up, const char *topic, const void *payload, size_t len,
-                      uint32_t tag)
+static int paho_publish_status(struct wr_uplink *up, const char *topic, const void *payload,
+                               size_t len)
 {
-    return send(up, topic, payload, len, up != NULL ? up->qos : 0, true, tag);
+    if (up == NULL || topic == NULL || (payload == NULL && len > 0) || len > INT32_MAX ||
+        strlen(topic) >= sizeof(up->status_topic))
+        return WR_E_INVAL;
+    if (!atomic_load(&up->connected))
+        return WR_E_STATE;
+    plat_mutex_lock(up->lock);
+    if (up->status_next_cap < len + 1) {
+        char *bigger = plat_malloc(len + 1);
+
+        if (bigger == NULL) {
+            plat_mutex_unlock(up->lock);
+            return WR_E_NOMEM;
+        }
+        plat_free(up->status_next);
+        up->status_next = bigger;
+        up->status_next_cap = len + 1;
+    }
+    if (len > 0)
+        memcpy(up->status_next, payload, len);
+    up->status_next_len = len;
+    strcpy(up->status_topic, topic);
+    up->status_pending = true;
+    plat_mutex_unlock(up->lock);
+    wake_thread(up);
+    return WR_OK;
 }
 
-int wr_uplink_publish_untracked(struct wr_uplink *up, const char *topic, const void *payload,
-                                size_t len)
+static bool paho_connected(const struct wr_uplink *up)
 {
-    return send(up, topic, payload, len, 0, false, 0);
+    return up != NULL && atomic_load(&up->connected);
 }
 
-void wr_uplink_destroy(struct wr_uplink *up, uint32_t timeout_ms)
+static void paho_stop(struct wr_uplink *up, uint32_t timeout_ms)
 {
+    struct outgoing o;
+    size_t n = 0;
+
     if (up == NULL)
         return;
+    if (up->thread != NULL) {
+        atomic_store(&up->stopping, true);
+        wake_thread(up);
+        plat_thread_join(up->thread);
+        up->thread = NULL;
+    }
+    while (plat_queue_pop(up->mailbox, &o, 1, &n, 0) == WR_OK && n == 1) {
+        plat_free(o.topic);
+        atomic_fetch_sub(&up->queued, 1);
+        report_ack(up, o.tag, false);
+    }
+    /*
+     * The uplink thread is gone and the ingest client is stopped before the
+     * uplink (pipeline shutdown order), so no callback can be waiting on the
+     * caller here: these Paho calls cannot close a cycle.
+     */
     if (up->client != NULL) {
         if (MQTTAsync_isConnected(up->client)) {
             MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
@@ -343,8 +517,93 @@ void wr_uplink_destroy(struct wr_uplink *up, uint32_t timeout_ms)
         }
         MQTTAsync_destroy(&up->client);
     }
+    up->reports = NULL;
+}
+
+const struct wr_uplink_ops wr_uplink_paho_ops = {
+    .start = paho_start,
+    .publish = paho_publish,
+    .publish_status = paho_publish_status,
+    .connected = paho_connected,
+    .stop = paho_stop,
+};
+
+/* ---- construction ---------------------------------------------------------------------------- */
+
+/*
+ * Debian builds Paho with its tracing on: at the default level every Paho
+ * function records its entry and exit under a mutex (docs/decisions.md has the
+ * measurement). ERROR is the lowest level Paho accepts and still keeps errors.
+ * Someone debugging Paho with MQTT_C_CLIENT_TRACE keeps the full trace.
+ */
+static void quiet_paho_trace(void)
+{
+    if (getenv("MQTT_C_CLIENT_TRACE") == NULL)
+        MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+}
+
+int wr_uplink_create(const struct wr_uplink_params *p, struct wr_uplink **out)
+{
+    MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
+    struct wr_uplink *up;
+    int rc = WR_E_NOMEM;
+
+    if (p == NULL || out == NULL || p->uri == NULL || p->client_id == NULL || p->max_inflight == 0)
+        return WR_E_INVAL;
+    up = plat_calloc(1, sizeof(*up));
+    if (up == NULL)
+        return WR_E_NOMEM;
+    if (plat_mutex_create(&up->lock) != WR_OK)
+        goto fail;
+    up->pending = plat_calloc(p->max_inflight, sizeof(*up->pending));
+    if (up->pending == NULL)
+        goto fail;
+    rc = plat_queue_create(sizeof(struct outgoing), p->max_inflight, &up->mailbox);
+    if (rc != WR_OK)
+        goto fail;
+    rc = WR_E_NOMEM;
+    up->max_inflight = p->max_inflight;
+    for (uint32_t i = 0; i < p->max_inflight; i++)
+        up->pending[i].up = up;
+    up->keepalive_s = p->keepalive_s;
+    up->qos = p->qos;
+    if (plat_backoff_init(&up->backoff, p->reconnect_min_ms, p->reconnect_max_ms, p->jitter_seed) !=
+        WR_OK) {
+        rc = WR_E_INVAL;
+        goto fail;
+    }
+    if (p->username != NULL && p->username[0] != '\0') {
+        up->username = plat_strdup(p->username);
+        up->password = plat_strdup(p->password != NULL ? p->password : "");
+        if (up->username == NULL || up->password == NULL)
+            goto fail;
+    }
+    copts.MQTTVersion = MQTTVERSION_3_1_1;
+    if (MQTTAsync_createWithOptions(&up->client, p->uri, p->client_id, MQTTCLIENT_PERSISTENCE_NONE,
+                                    NULL, &copts) != MQTTASYNC_SUCCESS) {
+        PLAT_ERROR(MOD, "cannot create MQTT client for %s", p->uri);
+        rc = WR_E_INVAL;
+        goto fail;
+    }
+    quiet_paho_trace();
+    MQTTAsync_setCallbacks(up->client, up, on_connection_lost, on_message_arrived, NULL);
+    *out = up;
+    return WR_OK;
+fail:
+    wr_uplink_destroy(up, 0);
+    return rc;
+}
+
+void wr_uplink_destroy(struct wr_uplink *up, uint32_t timeout_ms)
+{
+    if (up == NULL)
+        return;
+    paho_stop(up, timeout_ms);
+    plat_queue_destroy(up->mailbox);
     plat_mutex_destroy(up->lock);
     plat_free(up->pending);
+    plat_free(up->status_next);
+    plat_free(up->status_send);
     plat_free(up->username);
     plat_free(up->password);
     plat_free(up);

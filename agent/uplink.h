@@ -6,22 +6,79 @@
 #include <stdint.h>
 
 /*
- * The upstream side: a Paho MQTTAsync client that publishes encoded batches
- * with QoS 1 and reports each PUBACK. It speaks plain MQTT to the URI it is
- * given; for TLS that URI is the in-process bridge (platform/plat_bridge.h).
- * The session is clean: the outbox, not Paho, is what remembers unacknowledged
- * results, so after a reconnect the forwarder resends from the outbox.
- * Reconnects are scheduled by wr_uplink_poll with exponential backoff and
- * jitter so that a fleet does not reconnect in lockstep.
+ * The upstream link, as the pipeline sees it: a typed interface (struct
+ * wr_uplink_ops) over an incomplete struct wr_uplink that each implementation
+ * defines for itself, like coreMQTT's transport interface and its
+ * NetworkContext. The real one below is a Paho MQTTAsync client; the
+ * pipeline's unit test defines a fake.
+ *
+ * Every operation the pipeline calls returns at once: it copies what it is
+ * given into the link's bounded mailbox and never waits for the network or
+ * for Paho. Paho's callback for the local broker runs under Paho's
+ * process-wide mutex and may be waiting for the pipeline to make queue room,
+ * so a pipeline that called into Paho could wait for that callback while it
+ * waits for the pipeline (docs/decisions.md). Reports (acknowledgements,
+ * connection changes) come back through struct wr_uplink_reports, on any
+ * thread, and must not block either.
  */
 
-struct wr_uplink;
+struct wr_uplink;      /* defined by each implementation */
+struct wr_uplink_sink; /* defined by whoever receives the reports (the pipeline) */
 
-/** Called on Paho's thread with the tag given to wr_uplink_publish; ok = PUBACK received. */
-typedef void (*wr_uplink_ack_fn)(void *ctx, uint32_t tag, bool ok);
+struct wr_uplink_reports {
+    /** The message published with tag was acknowledged (ok) or will not be (failed, lost). */
+    void (*acked)(struct wr_uplink_sink *sink, uint32_t tag, bool ok);
+    /** The connection came up or went down. */
+    void (*connection)(struct wr_uplink_sink *sink, bool up);
+    struct wr_uplink_sink *sink;
+};
 
-/** Called on Paho's thread when the connection comes up or goes down. */
-typedef void (*wr_uplink_connection_fn)(void *ctx, bool up);
+struct wr_uplink_ops {
+    /**
+     * Start connecting, and reconnecting with backoff, in the background.
+     * reports is borrowed until stop returns. Returns WR_OK, WR_E_STATE
+     * (started twice) or WR_E_NOMEM.
+     */
+    int (*start)(struct wr_uplink *up, const struct wr_uplink_reports *reports);
+    /**
+     * Queue one message for publishing with the configured QoS; topic and
+     * payload are copied. Exactly one acked(tag) report follows for each
+     * WR_OK. Returns WR_OK, WR_E_INVAL, WR_E_STATE (not connected),
+     * WR_E_FULL (max_inflight messages queued or unacknowledged) or
+     * WR_E_NOMEM. Never blocks.
+     */
+    int (*publish)(struct wr_uplink *up, const char *topic, const void *payload, size_t len,
+                   uint32_t tag);
+    /**
+     * Publish a status message (QoS 0, untracked); a newer one replaces one
+     * not yet sent. Returns WR_OK, WR_E_INVAL, WR_E_STATE or WR_E_NOMEM.
+     * Never blocks.
+     */
+    int (*publish_status)(struct wr_uplink *up, const char *topic, const void *payload, size_t len);
+    /** True while connected. Thread-safe. */
+    bool (*connected)(const struct wr_uplink *up);
+    /**
+     * Stop: messages not yet handed to the network are reported failed, the
+     * connection is closed (waiting up to timeout_ms for it), and after
+     * return no report is made. Idempotent; a link never started is fine.
+     */
+    void (*stop)(struct wr_uplink *up, uint32_t timeout_ms);
+};
+
+/* ---- the Paho implementation ---------------------------------------------------------------- */
+
+/*
+ * A Paho MQTTAsync client that publishes encoded batches with QoS 1, driven
+ * by one thread of its own ("wr-uplink") that makes every Paho call for this
+ * client: connect, reconnect (exponential backoff with jitter, so a fleet
+ * does not reconnect in lockstep), publish, disconnect. It speaks plain MQTT
+ * to the URI it is given; for TLS that URI is the in-process bridge
+ * (platform/plat_bridge.h). The session is clean: the outbox, not Paho, is
+ * what remembers unacknowledged results, so after a reconnect the forwarder
+ * resends from the outbox.
+ */
+
+extern const struct wr_uplink_ops wr_uplink_paho_ops;
 
 struct wr_uplink_params {
     const char *uri;
@@ -34,35 +91,13 @@ struct wr_uplink_params {
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
     uint64_t jitter_seed;
-    wr_uplink_ack_fn on_ack;
-    wr_uplink_connection_fn on_connection; /* may be NULL */
-    void *ctx;
 };
 
-/** Create (not connected). Returns WR_OK, WR_E_INVAL or WR_E_NOMEM. Borrows params. */
+/** Create (not connected, no thread yet). Returns WR_OK, WR_E_INVAL or WR_E_NOMEM. Borrows params.
+ */
 int wr_uplink_create(const struct wr_uplink_params *params, struct wr_uplink **out);
 
-/**
- * Start a connect attempt if disconnected and the backoff delay has passed.
- * Call from the pipeline thread on every tick.
- */
-void wr_uplink_poll(struct wr_uplink *up, uint64_t now_mono_ms);
-
-/** True while connected. Thread-safe. */
-bool wr_uplink_connected(const struct wr_uplink *up);
-
-/**
- * Publish one message; on_ack(tag) follows. Returns WR_OK, WR_E_STATE (not
- * connected), WR_E_FULL (max_inflight reached) or WR_E_CONN (Paho refused).
- */
-int wr_uplink_publish(struct wr_uplink *up, const char *topic, const void *payload, size_t len,
-                      uint32_t tag);
-
-/** Publish without tracking (status messages, QoS 0). Returns as wr_uplink_publish. */
-int wr_uplink_publish_untracked(struct wr_uplink *up, const char *topic, const void *payload,
-                                size_t len);
-
-/** Disconnect, waiting up to timeout_ms, and free. NULL does nothing. */
+/** Stop (as wr_uplink_paho_ops.stop with timeout_ms) and free. NULL does nothing. */
 void wr_uplink_destroy(struct wr_uplink *up, uint32_t timeout_ms);
 
 #endif /* WR_UPLINK_H */

@@ -937,6 +937,33 @@ int wr_window_advance(struct wr_window *w, const struct wr_now *now, wr_window_e
     return total;
 }
 
+uint64_t wr_window_next_due_mono_ms(const struct wr_window *w, uint64_t now_mono_ms)
+{
+    uint64_t due = UINT64_MAX;
+
+    if (w == NULL)
+        return UINT64_MAX;
+    for (size_t i = 0; i < w->n_streams; i++) {
+        const struct stream *s = &w->streams[i];
+        int64_t need;
+        int64_t ahead;
+
+        if (s->n_pending > 0)
+            return now_mono_ms;
+        if (s->anchor_ms == INT64_MIN || s->next_due_ms == INT64_MAX)
+            continue;
+        /* The watermark reaches next_due_ms when the clock, anchor_ms +
+         * (mono - anchor_mono_ms), is lateness past it. */
+        need = sat_add(s->next_due_ms, s->lateness_ms);
+        ahead = need > s->anchor_ms ? need - s->anchor_ms : 0;
+        if (ahead < 0 || ahead >= TIME_LIMIT_MS)
+            continue;
+        if (s->anchor_mono_ms + (uint64_t)ahead < due)
+            due = s->anchor_mono_ms + (uint64_t)ahead;
+    }
+    return due < now_mono_ms ? now_mono_ms : due;
+}
+
 /* ---- clock jumps --------------------------------------------------------------------------- */
 
 static void recompute_due(struct wr_window *w, struct stream *s)

@@ -123,6 +123,14 @@ int wr_window_advance(struct wr_window *w, const struct wr_now *now, wr_window_e
                       void *ctx);
 
 /**
+ * The monotonic time at which wr_window_advance next has something to close
+ * or emit if no event arrives before then: now_mono_ms when it has already,
+ * UINT64_MAX when no window is open. For a loop that sleeps until its next
+ * deadline instead of polling. Reads no clock.
+ */
+uint64_t wr_window_next_due_mono_ms(const struct wr_window *w, uint64_t now_mono_ms);
+
+/**
  * The wall clock jumped by delta_ms (positive: forward). Windows holding
  * only processing-time events move by delta rounded to a whole number of
  * window sizes (merging with a window already at the target), and streams
