@@ -127,6 +127,34 @@ static int copy_filters(struct wr_ingest *ing, const struct wr_ingest_params *p)
     return WR_OK;
 }
 
+/*
+ * Debian builds Paho with its tracing compiled in: at Paho's default level
+ * every Paho function records its entry and exit under a mutex
+ * (docs/decisions.md has the measurement). ERROR is the lowest level Paho
+ * accepts and still keeps errors. The level is process-wide, so this one
+ * call covers the uplink's client too. Someone debugging Paho with
+ * MQTT_C_CLIENT_TRACE gets the level Paho's environment variables ask for.
+ */
+static void set_paho_trace(const char *name)
+{
+    static const struct {
+        const char *name;
+        enum MQTTASYNC_TRACE_LEVELS level;
+    } levels[] = {
+        {"error", MQTTASYNC_TRACE_ERROR},     {"protocol", MQTTASYNC_TRACE_PROTOCOL},
+        {"minimum", MQTTASYNC_TRACE_MINIMUM}, {"medium", MQTTASYNC_TRACE_MEDIUM},
+        {"maximum", MQTTASYNC_TRACE_MAXIMUM},
+    };
+    enum MQTTASYNC_TRACE_LEVELS level = MQTTASYNC_TRACE_ERROR;
+
+    if (getenv("MQTT_C_CLIENT_TRACE") != NULL)
+        return;
+    for (size_t i = 0; name != NULL && i < sizeof(levels) / sizeof(levels[0]); i++)
+        if (strcmp(name, levels[i].name) == 0)
+            level = levels[i].level;
+    MQTTAsync_setTraceLevel(level);
+}
+
 int wr_ingest_create(const struct wr_ingest_params *p, struct wr_ingest **out)
 {
     MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
@@ -159,14 +187,7 @@ int wr_ingest_create(const struct wr_ingest_params *p, struct wr_ingest **out)
         rc = WR_E_INVAL;
         goto fail;
     }
-    /*
-     * Debian builds Paho with its tracing on: at the default level every Paho
-     * function records its entry and exit under a mutex (docs/decisions.md has
-     * the measurement). ERROR is the lowest level Paho accepts and still keeps
-     * errors; someone debugging Paho with MQTT_C_CLIENT_TRACE keeps the trace.
-     */
-    if (getenv("MQTT_C_CLIENT_TRACE") == NULL)
-        MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+    set_paho_trace(p->paho_trace);
     MQTTAsync_setCallbacks(ing->client, ing, on_connection_lost, on_message_arrived, NULL);
     MQTTAsync_setConnected(ing->client, ing, on_connected);
     *out = ing;

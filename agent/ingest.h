@@ -64,6 +64,9 @@ struct wr_ingest_params {
     int qos;
     const char *const *filters; /* topic filters to subscribe to */
     size_t n_filters;
+    /* Paho's trace level, process-wide: "error" (NULL), "protocol", "minimum",
+     * "medium", "maximum". Left alone while MQTT_C_CLIENT_TRACE is set. */
+    const char *paho_trace;
 };
 
 /**

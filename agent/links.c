@@ -101,6 +101,7 @@ static int open_source(const struct wr_config *cfg, struct wr_links *l)
     ip.qos = cfg->source.qos;
     ip.filters = filters;
     ip.n_filters = cfg->n_streams;
+    ip.paho_trace = cfg->agent.paho_trace;
     return wr_ingest_create(&ip, &l->source);
 }
 

@@ -2,7 +2,6 @@
 
 #include <MQTTAsync.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "plat_backoff.h"
@@ -530,18 +529,6 @@ const struct wr_uplink_ops wr_uplink_paho_ops = {
 
 /* ---- construction ---------------------------------------------------------------------------- */
 
-/*
- * Debian builds Paho with its tracing on: at the default level every Paho
- * function records its entry and exit under a mutex (docs/decisions.md has the
- * measurement). ERROR is the lowest level Paho accepts and still keeps errors.
- * Someone debugging Paho with MQTT_C_CLIENT_TRACE keeps the full trace.
- */
-static void quiet_paho_trace(void)
-{
-    if (getenv("MQTT_C_CLIENT_TRACE") == NULL)
-        MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
-}
-
 int wr_uplink_create(const struct wr_uplink_params *p, struct wr_uplink **out)
 {
     MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
@@ -585,7 +572,6 @@ int wr_uplink_create(const struct wr_uplink_params *p, struct wr_uplink **out)
         rc = WR_E_INVAL;
         goto fail;
     }
-    quiet_paho_trace();
     MQTTAsync_setCallbacks(up->client, up, on_connection_lost, on_message_arrived, NULL);
     *out = up;
     return WR_OK;

@@ -13,7 +13,8 @@ modules it links:
     homes (the guard headers already stop it at compile time);
   - every .c and .h in agent/, config/ and platform/ belongs to exactly one
     module (main.c belongs to the windrow executable, which may include any
-    module's header that wr_pipeline's closure has).
+    module's header that the closure of what it links, wr_pipeline and
+    wr_links, has).
 Prints one line per violation and exits 1 if there is any.
 """
 import json
@@ -23,7 +24,7 @@ import sys
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 MODULE_DIRS = ("agent", "config", "platform")
-EXECUTABLE_SOURCES = {"agent/main.c": "wr_pipeline"}
+EXECUTABLE_SOURCES = {"agent/main.c": ("wr_pipeline", "wr_links")}
 
 
 def closure(modules, name):
@@ -76,7 +77,9 @@ def main():
         path = os.path.join(src_dir, r)
         if not os.path.exists(path):
             continue
-        visible = closure(modules, mod)
+        visible = set()
+        for m in mod if isinstance(mod, tuple) else (mod,):
+            visible |= closure(modules, m)
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
         for kind, name in INCLUDE.findall(text):

@@ -16,6 +16,8 @@ const char *const wr_config__agg_names[] = {"count", "sum",  "min",    "max", "m
                                             "first", "last", "stddev", NULL};
 
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
+static const char *const paho_trace_names[] = {"error",  "protocol", "minimum",
+                                               "medium", "maximum",  NULL};
 /* Index order of these lists is the enum's value order in wr_config.h. */
 static const char *const format_names[] = {"auto", "json", "number", "senml", NULL};
 static const char *const time_unit_names[] = {"auto", "s", "ms", NULL};
@@ -201,6 +203,7 @@ static const struct wr_cfg__field agent_fields[] = {
     STR_ROW(C, "id", agent.id, NULL, WR_CFG__REQUIRED, check_name),
     STR_ROW(C, "state_dir", agent.state_dir, "/var/lib/windrow", WR_CFG__NONEMPTY, NULL),
     STR_ENUM_ROW(C, "log_level", agent.log_level, "info", log_level_names),
+    STR_ENUM_ROW(C, "paho_trace", agent.paho_trace, "error", paho_trace_names),
     NUM_ROW(C, WR_CFG__BOOL, "watch_config", agent.watch_config, 0, 1, 1),
     NUM_ROW(C, WR_CFG__U32, "reload_debounce_ms", agent.reload_debounce_ms, 0, 60000, 300),
     END_ROW,

@@ -106,6 +106,7 @@ struct wr_config {
         char id[WR_CFG_NAME_MAX];
         char state_dir[WR_CFG_STR_MAX];
         char log_level[16];
+        char paho_trace[16];         /* Paho's trace level, process-wide */
         bool watch_config;           /* reload when the config file changes */
         uint32_t reload_debounce_ms; /* quiet time after the last change before reloading */
     } agent;
