@@ -82,9 +82,9 @@ static uint64_t received_total(const uint32_t *drops, size_t kept, size_t decode
  *
  * Returning "not taken" to Paho (a hold, counted) is left only for a
  * pipeline that no longer drains, which its shutdown order rules out: Paho
- * has already acknowledged a QoS 1 message to the broker when it calls us,
- * and offers a refused message again only when more data arrives on the
- * socket (eclipse-paho/paho.mqtt.c#1345).
+ * acknowledges a QoS 1 message to the broker as soon as we return, taken or
+ * not, and offers a refused message again only when more data arrives on
+ * the socket (eclipse-paho/paho.mqtt.c#1345).
  *
  * Returns false when the message stays with Paho: then no filter state has
  * moved and nothing is counted, so the redelivery is judged afresh. On true,
