@@ -464,14 +464,14 @@ struct jscan {
     size_t pos;
 };
 
-static void skip_ws(struct jscan *js)
+static inline void skip_ws(struct jscan *js)
 {
     while (js->pos < js->len && is_json_space(js->p[js->pos]))
         js->pos++;
 }
 
 /* The character at the cursor, or '\0' at the end (a NUL byte is never valid JSON here). */
-static char peek(const struct jscan *js)
+static inline char peek(const struct jscan *js)
 {
     return js->pos < js->len ? js->p[js->pos] : '\0';
 }
@@ -980,14 +980,24 @@ struct out {
     struct wr_decode_result *res;
 };
 
-/* Expand spec's key template into key; BAD_KEY on any failure. */
+_Static_assert(WR_KEY_MAX <= WR_KEY_PREPARED_TEXT, "keys must fit a prepared template");
+
+/*
+ * Expand spec's key template into key, from kp when the template was
+ * prepared for this message's topic (NULL: from the template itself);
+ * BAD_KEY on any failure. name is name_len bytes, NUL-terminated, or NULL.
+ */
 static enum wr_drop_reason fill_key(const struct wr_decode_spec *spec, const char *topic,
-                                    size_t topic_len, const char *name, char *key)
+                                    size_t topic_len, const struct wr_key_prepared *kp,
+                                    const char *name, size_t name_len, char *key)
 {
-    if (wr_key_template_expand(spec->key_template, topic, topic_len, name, key, WR_KEY_MAX) !=
-        WR_OK)
-        return WR_DROP_BAD_KEY;
-    return DECODE_OK;
+    int rc;
+
+    if (kp != NULL)
+        rc = wr_key_prepared_expand(kp, name, name_len, key, WR_KEY_MAX);
+    else
+        rc = wr_key_template_expand(spec->key_template, topic, topic_len, name, key, WR_KEY_MAX);
+    return rc == WR_OK ? DECODE_OK : WR_DROP_BAD_KEY;
 }
 
 /*
@@ -995,8 +1005,9 @@ static enum wr_drop_reason fill_key(const struct wr_decode_spec *spec, const cha
  * template (name is the SenML name or NULL), or count why not.
  */
 static void emit(struct out *o, const struct wr_decode_spec *spec, const char *topic,
-                 size_t topic_len, const char *name, enum wr_drop_reason reason, double value,
-                 bool has_time, int64_t time_ms)
+                 size_t topic_len, const struct wr_key_prepared *kp, const char *name,
+                 size_t name_len, enum wr_drop_reason reason, double value, bool has_time,
+                 int64_t time_ms)
 {
     struct wr_decode_result *res = o->res;
     char spare[WR_KEY_MAX];
@@ -1004,8 +1015,8 @@ static void emit(struct out *o, const struct wr_decode_spec *spec, const char *t
     bool room = res->n_events < o->max_events;
 
     if (reason == DECODE_OK)
-        reason =
-            fill_key(spec, topic, topic_len, name, room ? o->events[res->n_events].key : spare);
+        reason = fill_key(spec, topic, topic_len, kp, name, name_len,
+                          room ? o->events[res->n_events].key : spare);
     if (reason == DECODE_OK && !room)
         reason = WR_DROP_TOO_MANY_RECORDS;
     if (reason != DECODE_OK) {
@@ -1108,7 +1119,7 @@ static void object_event(struct out *o, const struct wr_decode_spec *spec, const
         else
             reason = WR_DROP_BAD_TIME;
     }
-    emit(o, spec, topic, topic_len, NULL, reason, v, has_time, time_ms);
+    emit(o, spec, topic, topic_len, NULL, NULL, 0, reason, v, has_time, time_ms);
 }
 
 /*
@@ -1269,7 +1280,7 @@ static bool senml_name_valid(const char *name)
 }
 
 static enum wr_drop_reason senml_name(const struct senml_record *rec, const struct senml_base *base,
-                                      char *name, size_t name_size)
+                                      char *name, size_t name_size, size_t *name_len)
 {
     const struct jval *n = &rec->f[SF_N];
     size_t n_len = 0;
@@ -1282,6 +1293,7 @@ static enum wr_drop_reason senml_name(const struct senml_record *rec, const stru
             !jstr_copy(n, name + base->name_len, name_size - base->name_len, &n_len))
             return WR_DROP_BAD_KEY;
     }
+    *name_len = base->name_len + n_len;
     return senml_name_valid(name) ? DECODE_OK : WR_DROP_BAD_KEY;
 }
 
@@ -1339,6 +1351,8 @@ static enum wr_drop_reason senml_time(const struct senml_record *rec, const stru
 struct spec_set {
     const struct wr_decode_spec *const *v;
     size_t n;
+    /* SenML streams: their templates prepared for this topic, where that works (else NULL). */
+    const struct wr_key_prepared *const *keys;
 };
 
 /* Interpret one record once, then key it for every SenML stream. */
@@ -1346,6 +1360,7 @@ static void senml_emit(struct out *o, const struct spec_set *senml, const char *
                        size_t topic_len, const struct senml_record *rec, struct senml_base *base)
 {
     char name[WR_KEY_MAX] = "";
+    size_t name_len = 0;
     enum wr_drop_reason reason;
     double value = 0.0;
     bool has_time = false;
@@ -1356,14 +1371,15 @@ static void senml_emit(struct out *o, const struct spec_set *senml, const char *
     } else {
         /* Base fields apply to their own record too, and to all that follow. */
         senml_update_base(rec, base);
-        reason = senml_name(rec, base, name, sizeof(name));
+        reason = senml_name(rec, base, name, sizeof(name), &name_len);
         if (reason == DECODE_OK)
             reason = senml_value(rec, base, &value);
         if (reason == DECODE_OK)
             reason = senml_time(rec, base, &has_time, &time_ms);
     }
     for (size_t i = 0; i < senml->n; i++)
-        emit(o, senml->v[i], topic, topic_len, name, reason, value, has_time, time_ms);
+        emit(o, senml->v[i], topic, topic_len, senml->keys[i], name, name_len, reason, value,
+             has_time, time_ms);
 }
 
 /*
@@ -1439,11 +1455,20 @@ static void decode_objects(struct out *o, const struct spec_set *objs, struct js
                      plan.time_of[i] == UINT8_MAX ? NULL : &plan.fields[plan.time_of[i]].val);
 }
 
-static void decode_packs(struct out *o, const struct spec_set *packs, struct jscan *js,
-                         const char *topic, size_t topic_len)
+static void decode_packs(struct out *o, struct spec_set *packs, struct jscan *js, const char *topic,
+                         size_t topic_len)
 {
+    struct wr_key_prepared prepared[WR_DECODE_MAX_SPECS];
+    const struct wr_key_prepared *keys[WR_DECODE_MAX_SPECS];
     struct wr_decode_result saved = *o->res;
 
+    /* The topic is the same for every record: expand what depends on it once. */
+    for (size_t i = 0; i < packs->n; i++)
+        keys[i] = wr_key_template_prepare(packs->v[i]->key_template, topic, topic_len,
+                                          &prepared[i]) == WR_OK
+                      ? &prepared[i]
+                      : NULL;
+    packs->keys = keys;
     json_reads++;
     if (read_senml_pack(js, o, packs, topic, topic_len) && at_end(js))
         return;
@@ -1467,8 +1492,8 @@ int wr_decode_message_multi(const struct wr_decode_spec *const *specs, size_t n_
     const char *p = payload;
     const struct wr_decode_spec *objs[WR_DECODE_MAX_SPECS];
     const struct wr_decode_spec *packs[WR_DECODE_MAX_SPECS];
-    struct spec_set obj_set = {objs, 0};
-    struct spec_set pack_set = {packs, 0};
+    struct spec_set obj_set = {objs, 0, NULL};
+    struct spec_set pack_set = {packs, 0, NULL};
     struct out o = {events, max_events, res};
     enum num_status number = NUM_SYNTAX;
     double number_value = 0.0;
@@ -1520,7 +1545,7 @@ int wr_decode_message_multi(const struct wr_decode_spec *const *specs, size_t n_
                 number = parse_number_text(p, payload_len, &number_value);
                 number_done = true;
             }
-            emit(&o, spec, topic, topic_len, NULL,
+            emit(&o, spec, topic, topic_len, NULL, NULL, 0,
                  number == NUM_OK           ? DECODE_OK
                  : number == NUM_NON_FINITE ? WR_DROP_NON_FINITE
                                             : WR_DROP_MALFORMED,

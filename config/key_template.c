@@ -200,3 +200,94 @@ out:
     out[rc == WR_OK ? used : 0] = '\0';
     return rc;
 }
+
+int wr_key_template_prepare(const char *tmpl, const char *topic, size_t topic_len,
+                            struct wr_key_prepared *kp)
+{
+    size_t pos = 0;
+
+    if (kp == NULL)
+        return WR_E_INVAL;
+    kp->text_len = 0;
+    kp->n_names = 0;
+    kp->rc = WR_OK;
+    if (tmpl == NULL || topic == NULL || tmpl[0] == '\0') {
+        kp->rc = WR_E_INVAL;
+        return kp->rc;
+    }
+    while (tmpl[pos] != '\0') {
+        struct piece p;
+        const char *src = NULL;
+        size_t n = 0;
+
+        if (next_piece(tmpl, &pos, &p) != NULL) {
+            kp->rc = WR_E_INVAL;
+            break;
+        }
+        switch (p.kind) {
+        case PIECE_LITERAL:
+            src = p.text;
+            n = p.len;
+            break;
+        case PIECE_TOPIC:
+            src = topic;
+            n = topic_len;
+            break;
+        case PIECE_LEVEL:
+            if (!topic_level(topic, topic_len, p.level, &src, &n))
+                kp->rc = WR_E_NOTFOUND;
+            break;
+        case PIECE_NAME:
+            if (kp->n_names == WR_KEY_PREPARED_NAMES) {
+                kp->rc = WR_E_RANGE;
+                return kp->rc;
+            }
+            kp->name_at[kp->n_names++] = (unsigned char)kp->text_len;
+            break;
+        }
+        if (kp->rc != WR_OK)
+            break;
+        /* Fixed text that does not fit fails every expansion the same way. */
+        if (n >= sizeof(kp->text) - kp->text_len) {
+            kp->rc = WR_E_TOOBIG;
+            break;
+        }
+        memcpy(kp->text + kp->text_len, src, n);
+        kp->text_len += n;
+    }
+    return kp->rc == WR_E_RANGE ? WR_E_RANGE : WR_OK;
+}
+
+int wr_key_prepared_expand(const struct wr_key_prepared *kp, const char *name, size_t name_len,
+                           char *out, size_t out_len)
+{
+    size_t from = 0;
+    size_t used = 0;
+
+    if (out != NULL && out_len > 0)
+        out[0] = '\0';
+    if (kp == NULL || out == NULL || (name == NULL && name_len > 0) ||
+        out_len > WR_KEY_PREPARED_TEXT)
+        return WR_E_INVAL;
+    if (out_len == 0)
+        return WR_E_TOOBIG;
+    if (kp->rc != WR_OK)
+        return kp->rc;
+    if (kp->text_len + (size_t)kp->n_names * name_len >= out_len)
+        return WR_E_TOOBIG;
+    if (kp->text_len + (size_t)kp->n_names * name_len == 0)
+        return WR_E_NOTFOUND;
+    for (unsigned i = 0; i < kp->n_names; i++) {
+        size_t at = kp->name_at[i];
+
+        memcpy(out + used, kp->text + from, at - from);
+        used += at - from;
+        from = at;
+        memcpy(out + used, name, name_len);
+        used += name_len;
+    }
+    memcpy(out + used, kp->text + from, kp->text_len - from);
+    used += kp->text_len - from;
+    out[used] = '\0';
+    return WR_OK;
+}

@@ -2,7 +2,9 @@
  * Fuzz target for the payload decoder: every input is decoded under each
  * payload format and several time units, and the decoder's promises are
  * checked: it never fails on bad input, every event is well formed, and the
- * single-value forms account for exactly one event or one drop.
+ * single-value forms account for exactly one event or one drop. Then the
+ * input is decoded for three streams at once, which must give per stream the
+ * events decoding for that stream alone gives, and the drops summed.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -59,6 +61,54 @@ static void decode_once(const struct wr_decode_spec *spec, const uint8_t *data, 
         check(res.n_events == 0 && drops == 1);
 }
 
+/* wr_decode_message_multi over specs == wr_decode_message per spec. */
+static void check_multi(const struct wr_decode_spec *const *specs, size_t n, const uint8_t *data,
+                        size_t size)
+{
+    static const char topic[] = "site/dev42/temp";
+    struct wr_event all[FUZZ_MAX_EVENTS * 3];
+    struct wr_decode_result res;
+    uint64_t drops[WR_DROP_REASON_COUNT] = {0};
+    size_t total = 0;
+
+    check(wr_decode_message_multi(specs, n, topic, sizeof(topic) - 1, data, size, all,
+                                  FUZZ_MAX_EVENTS * 3, &res) == WR_OK);
+    check(res.n_events <= FUZZ_MAX_EVENTS * 3);
+    for (size_t s = 0; s < n; s++) {
+        struct wr_event one[FUZZ_MAX_EVENTS * 3];
+        struct wr_decode_result r1;
+
+        check(wr_decode_message(specs[s], topic, sizeof(topic) - 1, data, size, one,
+                                FUZZ_MAX_EVENTS * 3, &r1) == WR_OK);
+        total += r1.n_events + r1.drops[WR_DROP_TOO_MANY_RECORDS];
+    }
+    /* Only when everything fits does the shared array not shift events into TOO_MANY. */
+    if (total > FUZZ_MAX_EVENTS * 3)
+        return;
+    for (size_t s = 0; s < n; s++) {
+        struct wr_event one[FUZZ_MAX_EVENTS * 3];
+        struct wr_decode_result r1;
+        size_t k = 0;
+
+        check(wr_decode_message(specs[s], topic, sizeof(topic) - 1, data, size, one,
+                                FUZZ_MAX_EVENTS * 3, &r1) == WR_OK);
+        for (int r = 0; r < WR_DROP_REASON_COUNT; r++)
+            drops[r] += r1.drops[r];
+        for (size_t i = 0; i < res.n_events; i++) {
+            if (all[i].stream != specs[s]->stream)
+                continue;
+            check(k < r1.n_events);
+            check(strcmp(all[i].key, one[k].key) == 0);
+            check(memcmp(&all[i].value, &one[k].value, sizeof(double)) == 0);
+            check(all[i].has_time == one[k].has_time && all[i].time_ms == one[k].time_ms);
+            k++;
+        }
+        check(k == r1.n_events);
+    }
+    for (int r = 0; r < WR_DROP_REASON_COUNT; r++)
+        check(res.drops[r] == drops[r]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const enum wr_payload_format formats[] = {WR_FORMAT_AUTO, WR_FORMAT_JSON,
@@ -85,5 +135,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     spec.key_template = "{topic}";
     spec.max_payload_bytes = 16;
     decode_once(&spec, data, size);
+
+    {
+        struct wr_decode_spec a = spec;
+        struct wr_decode_spec b = spec;
+        struct wr_decode_spec c = spec;
+        const struct wr_decode_spec *three[] = {&a, &b, &c};
+
+        a.stream = 0;
+        a.max_payload_bytes = 1u << 16;
+        a.key_template = "{topic[1]}/{name}";
+        b.stream = 1;
+        b.max_payload_bytes = 1u << 16;
+        b.value_field = "v";
+        b.time_field = "t";
+        b.time_unit = WR_TIME_MS;
+        b.key_template = "{name}-{topic[0]}-{name}";
+        c.stream = 2;
+        c.format = WR_FORMAT_SENML;
+        c.max_payload_bytes = 1u << 16;
+        c.key_template = "{name}";
+        check_multi(three, 3, data, size);
+    }
     return 0;
 }

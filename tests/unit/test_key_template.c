@@ -163,6 +163,72 @@ static void test_key_template_expand_null_arguments(void **state)
     assert_int_equal(wr_key_template_expand("", "a", 1, NULL, out, sizeof(out)), WR_E_INVAL);
 }
 
+/*
+ * A prepared template expands to exactly what the template itself does, for
+ * success and failure alike, over templates, topics, names and sizes.
+ */
+static void test_key_template_prepared_matches_expand(void **state)
+{
+    static const char *const tmpls[] = {
+        "{topic}",
+        "{name}",
+        "{topic[1]}/{name}",
+        "k-{name}-{name}",
+        "{topic[5]}",
+        "{{{name}}}",
+        "lit",
+        "{topic}{topic}{name}",
+        "{bogus}",
+        "{topic[0]}:{name}",
+        "{name}{topic[3]}",
+        "0123456789012345678901234567890123456789012345678901234567890{name}",
+    };
+    static const char *const topics[] = {"site/dev42/temp", "", "a", "a//b/", "x/y/z/w"};
+    static const char *const names[] = {"", "n", "dev1/temp", "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"};
+    static const size_t sizes[] = {1, 2, 8, 20, 64};
+
+    (void)state;
+    for (size_t t = 0; t < sizeof(tmpls) / sizeof(tmpls[0]); t++) {
+        for (size_t p = 0; p < sizeof(topics) / sizeof(topics[0]); p++) {
+            struct wr_key_prepared kp;
+
+            assert_int_equal(wr_key_template_prepare(tmpls[t], topics[p], strlen(topics[p]), &kp),
+                             WR_OK);
+            for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
+                for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+                    char a[64];
+                    char b[64];
+                    int ra = wr_key_template_expand(tmpls[t], topics[p], strlen(topics[p]),
+                                                    names[n], a, sizes[s]);
+                    int rb = wr_key_prepared_expand(&kp, names[n], strlen(names[n]), b, sizes[s]);
+
+                    if ((ra == WR_OK) != (rb == WR_OK) || strcmp(a, b) != 0)
+                        fail_msg("'%s' topic '%s' name '%s' size %zu: %d '%s' vs %d '%s'", tmpls[t],
+                                 topics[p], names[n], sizes[s], ra, a, rb, b);
+                }
+            }
+        }
+    }
+}
+
+static void test_key_template_prepared_limits(void **state)
+{
+    struct wr_key_prepared kp;
+    char out[64];
+
+    (void)state;
+    assert_int_equal(wr_key_template_prepare(
+                         "{name}{name}{name}{name}{name}{name}{name}{name}{name}", "t", 1, &kp),
+                     WR_E_RANGE);
+    assert_int_equal(wr_key_template_prepare("{name}", "t", 1, NULL), WR_E_INVAL);
+    assert_int_equal(wr_key_template_prepare("{name}", "t", 1, &kp), WR_OK);
+    assert_int_equal(wr_key_prepared_expand(&kp, "a", 1, out, sizeof(out)), WR_OK);
+    assert_string_equal(out, "a");
+    assert_int_equal(wr_key_prepared_expand(&kp, "a", 1, out, 65), WR_E_INVAL);
+    assert_int_equal(wr_key_prepared_expand(&kp, NULL, 1, out, sizeof(out)), WR_E_INVAL);
+    assert_int_equal(wr_key_prepared_expand(NULL, "a", 1, out, sizeof(out)), WR_E_INVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +241,8 @@ int main(void)
         cmocka_unit_test(test_key_template_expand_too_long),
         cmocka_unit_test(test_key_template_expand_length_delimited_topic),
         cmocka_unit_test(test_key_template_expand_null_arguments),
+        cmocka_unit_test(test_key_template_prepared_matches_expand),
+        cmocka_unit_test(test_key_template_prepared_limits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
