@@ -692,7 +692,7 @@ def main():
                                   subprocess.run([lab.harness.MOSQUITTO, "-h"],
                                                  capture_output=True, text=True
                                                  ).stdout.splitlines()[0]))
-    log("expected duration: about %.0f min" % (estimate_s(ctx, steps) / 60.0))
+    log("expected duration: about %.1f min" % (estimate_s(ctx, steps) / 60.0))
     certs_dir = tempfile.mkdtemp(prefix="windrow-bench-pki-")
     try:
         ctx.certs = lab.make_certs(certs_dir)
