@@ -134,6 +134,7 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "libmbedtls14 (>= 2.28.0)"
     "libmbedx509-1 (>= 2.28.0)"
     "libmbedcrypto7 (>= 2.28.0)"
+    "libzstd1 (>= 1.5.2)"
     "adduser")
 string(REPLACE ";" ", " CPACK_DEBIAN_PACKAGE_DEPENDS "${CPACK_DEBIAN_PACKAGE_DEPENDS}")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "mosquitto")

@@ -132,6 +132,7 @@ if [ -f "$bin" ]; then
         libmbedtls.so.14) pkg=libmbedtls14 ;;
         libmbedx509.so.1) pkg=libmbedx509-1 ;;
         libmbedcrypto.so.7) pkg=libmbedcrypto7 ;;
+        libzstd.so.1) pkg=libzstd1 ;;
         libssl.so.* | libcrypto.so.*)
             echo "build-target: windrow links OpenSSL ($so)" >&2
             exit 1
