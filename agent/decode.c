@@ -696,7 +696,7 @@ static bool skip_container(struct jscan *js, unsigned outer_depth)
 
             if (depth == 0)
                 return true;
-            obj = (is_object[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1u;
+            obj = (((unsigned)is_object[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1u) != 0;
             skip_ws(js);
             c = peek(js);
             if (c == ',') {

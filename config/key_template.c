@@ -252,7 +252,8 @@ int wr_key_template_prepare(const char *tmpl, const char *topic, size_t topic_le
             kp->rc = WR_E_TOOBIG;
             break;
         }
-        memcpy(kp->text + kp->text_len, src, n);
+        if (n > 0)
+            memcpy(kp->text + kp->text_len, src, n);
         kp->text_len += n;
     }
     return kp->rc == WR_E_RANGE ? WR_E_RANGE : WR_OK;
@@ -283,7 +284,8 @@ int wr_key_prepared_expand(const struct wr_key_prepared *kp, const char *name, s
         memcpy(out + used, kp->text + from, at - from);
         used += at - from;
         from = at;
-        memcpy(out + used, name, name_len);
+        if (name_len > 0)
+            memcpy(out + used, name, name_len);
         used += name_len;
     }
     memcpy(out + used, kp->text + from, kp->text_len - from);
