@@ -8,8 +8,8 @@
 #include "event.h"
 
 /*
- * The crash journal: every event ingest admits is appended here before it
- * is queued for the window engine, into a ring in a memory-mapped file in
+ * The crash journal: every event ingest admits is appended here as it is
+ * queued for the window engine, into a ring in a memory-mapped file in
  * RAM-backed storage (the runtime dir, /run/windrow). A store into the
  * mapping is in the file as soon as it completes, so the journal outlives a
  * crash of the process (SIGKILL, OOM kill, abort) but not a reboot, costs no

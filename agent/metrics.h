@@ -31,7 +31,12 @@
     X(STORE_CORRUPTIONS, "store_corruptions_total", "corrupt databases moved aside")              \
     X(CLOCK_JUMPS, "clock_jumps_total", "wall-clock jumps detected")                               \
     X(CHECKPOINTS, "checkpoints_total", "checkpoints written")                                     \
-    X(BACKPRESSURE_HOLDS, "backpressure_holds_total", "messages left with Paho: queue full")
+    X(BACKPRESSURE_HOLDS, "backpressure_holds_total", "messages left with Paho: queue full")     \
+    X(JOURNAL_REPLAYED, "journal_replayed_events_total", "events replayed from the crash journal") \
+    X(JOURNAL_OVERRUNS, "journal_overruns_total", "journal records overwritten while uncovered")  \
+    X(CRASH_STATE_IGNORED, "crash_state_ignored_total", "unusable RAM journal/snapshot at start") \
+    X(SNAPSHOTS, "snapshots_total", "window snapshots written to the runtime dir")                 \
+    X(SNAPSHOT_FAILURES, "snapshot_failures_total", "window snapshots that could not be written")
 
 #define WR_GAUGES(X)                                                                               \
     X(QUEUE_DEPTH, "queue_depth", "events waiting for the window engine")                          \
@@ -47,6 +52,7 @@
     X(PUBLISH_LATENCY_MS, "publish_latency_ms", "last publish-to-PUBACK time")                     \
     X(CHECKPOINT_DURATION_MS, "checkpoint_duration_ms", "last checkpoint transaction time")        \
     X(RESTORE_TIME_MS, "restore_time_ms", "time to restore state at start")                        \
+    X(RESTORE_SOURCE, "restore_source", "state restored from: 0 SQLite, 1 RAM snapshot + journal") \
     X(CONFIG_VERSION, "config_version", "fleet version of the running config (0: not pushed)")
 
 enum wr_counter {

@@ -285,6 +285,23 @@ void wr_outbox_enforce_budget(struct wr_outbox *ob, uint64_t min_id)
     wr_metrics_add(ob->metrics, WR_C_OUTBOX_DROPPED, rep.dropped);
 }
 
+int wr_outbox_visit_memory(const struct wr_outbox *ob, wr_outbox_result_fn fn, void *ctx)
+{
+    if (ob == NULL || fn == NULL)
+        return WR_E_INVAL;
+    for (size_t i = 0; i < ob->count; i++) {
+        const struct mem_entry *e = &ob->ring[(ob->head + i) % ob->capacity];
+        int rc;
+
+        if (e->removed)
+            continue;
+        rc = fn(ctx, &e->result);
+        if (rc != WR_OK)
+            return rc;
+    }
+    return WR_OK;
+}
+
 void wr_outbox_stats(const struct wr_outbox *ob, uint64_t *rows, uint64_t *bytes)
 {
     uint64_t r = 0;

@@ -64,6 +64,17 @@ int wr_outbox_remove(void *ctx, const uint64_t *ids, size_t n);
  */
 void wr_outbox_enforce_budget(struct wr_outbox *ob, uint64_t min_id);
 
+/** Called per result by wr_outbox_visit_memory; borrowed. Non-WR_OK stops the walk. */
+typedef int (*wr_outbox_result_fn)(void *ctx, const struct wr_result *result);
+
+/**
+ * Visit, oldest first, every result that waits only in memory (not in the
+ * store, not yet acknowledged): what a crash snapshot must keep, since a
+ * process crash would otherwise lose it. Putting them back after a crash is
+ * an ordinary wr_outbox_append. Returns WR_OK, WR_E_INVAL, or fn's code.
+ */
+int wr_outbox_visit_memory(const struct wr_outbox *ob, wr_outbox_result_fn fn, void *ctx);
+
 /** Results waiting (store + memory) and their approximate bytes. */
 void wr_outbox_stats(const struct wr_outbox *ob, uint64_t *rows, uint64_t *bytes);
 

@@ -149,8 +149,8 @@ static enum wr_drop_reason outcome_drop_reason(enum wr_window_outcome outcome)
     }
 }
 
-static void fold_events(struct wr_pipeline *p, const struct wr_event *evs, size_t n,
-                        const struct wr_now *now)
+void wr_pipeline__fold(struct wr_pipeline *p, const struct wr_event *evs, size_t n,
+                       const struct wr_now *now)
 {
     uint64_t added = 0;
     uint64_t revised = 0;
@@ -169,6 +169,8 @@ static void fold_events(struct wr_pipeline *p, const struct wr_event *evs, size_
         else
             wr_metrics_drop(p->metrics, outcome_drop_reason(outcome), 1);
     }
+    /* The queue hands out events in journal order: n more are folded in. */
+    p->crash.consumed_seq += n;
     wr_metrics_add(p->metrics, WR_C_EVENTS_AGGREGATED, added + revised);
     wr_metrics_add(p->metrics, WR_C_EVENTS_REVISED, revised);
     if (p->test_delay_us > 0)
@@ -190,7 +192,7 @@ static void drain_events(struct wr_pipeline *p, uint32_t timeout_ms, uint32_t bu
     if (plat_queue_pop(p->events, p->popped, EVENTS_PER_POP, &n, timeout_ms) != WR_OK || n == 0)
         return;
     now = wr_pipeline__now(p);
-    fold_events(p, p->popped, n, &now);
+    wr_pipeline__fold(p, p->popped, n, &now);
     /* A trickle would wake this thread (and cost Paho's thread a wake-up call)
      * per message; letting a few milliseconds of events gather first turns
      * that into one wake-up per batch. */
@@ -199,7 +201,7 @@ static void drain_events(struct wr_pipeline *p, uint32_t timeout_ms, uint32_t bu
     while ((budget_ms == 0 || wr_pipeline__mono_ms(p) < deadline) &&
            plat_queue_pop(p->events, p->popped, EVENTS_PER_POP, &n, 0) == WR_OK && n > 0) {
         now = wr_pipeline__now(p);
-        fold_events(p, p->popped, n, &now);
+        wr_pipeline__fold(p, p->popped, n, &now);
     }
 }
 
@@ -364,6 +366,8 @@ static void run_due(struct wr_pipeline *p, const struct wr_now *now)
         wr_outbox_enforce_budget(p->outbox, wr_forward_held_floor(p->forward));
         p->next_checkpoint_mono_ms = mono + p->cfg->storage.checkpoint_interval_ms;
     }
+    if (wr_pipeline__crash_snapshot_due(p, mono))
+        wr_pipeline__crash_snapshot(p);
     if (mono >= p->next_metrics_mono_ms) {
         update_gauges(p);
         export_metrics(p, now->wall_ms);
@@ -384,6 +388,8 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 static uint64_t next_deadline(const struct wr_pipeline *p, uint64_t now_mono_ms)
 {
     uint64_t due = min_u64(p->next_checkpoint_mono_ms, p->next_metrics_mono_ms);
+
+    due = min_u64(due, wr_pipeline__crash_next_due(p));
 
     if (wr_backpressure_current(p->backpressure) != WR_BP_NORMAL)
         due = min_u64(due, min_u64(p->next_bp_check_mono_ms, now_mono_ms + BACKPRESSURE_CHECK_MS));
@@ -491,6 +497,7 @@ static void stop_source(struct wr_pipeline *p)
 
 void wr_pipeline_shutdown(struct wr_pipeline *p, uint32_t flush_ms)
 {
+    uint64_t checkpoints;
     uint64_t deadline;
     struct wr_now now;
 
@@ -501,6 +508,7 @@ void wr_pipeline_shutdown(struct wr_pipeline *p, uint32_t flush_ms)
     drain_events(p, 0, 0);
     now = wr_pipeline__now(p);
     advance(p, &now);
+    checkpoints = wr_metrics_counter(p->metrics, WR_C_CHECKPOINTS);
     wr_pipeline__checkpoint(p);
     deadline = wr_pipeline__mono_ms(p) + flush_ms;
     while (p->uplink_running && !outbox_empty(p) && uplink_connected(p) &&
@@ -514,6 +522,8 @@ void wr_pipeline_shutdown(struct wr_pipeline *p, uint32_t flush_ms)
     }
     handle_notices(p);
     sync_forward_counters(p);
+    /* Everything ingest gave is folded: RAM state is only kept if SQLite lacks some of it. */
+    wr_pipeline__crash_shutdown(p, wr_metrics_counter(p->metrics, WR_C_CHECKPOINTS) > checkpoints);
     update_gauges(p);
     export_metrics(p, wr_pipeline__now(p).wall_ms);
     if (!outbox_empty(p))
@@ -826,6 +836,7 @@ void wr_pipeline_destroy(struct wr_pipeline *p)
     wr_outbox_destroy(p->outbox);
     wr_store_close(p->store);
     wr_window_destroy(p->window);
+    wr_pipeline__crash_close(p);
     plat_queue_destroy(p->events);
     plat_queue_destroy(p->notices);
     wr_metrics_destroy(p->metrics);

@@ -123,6 +123,9 @@ static bool admit(struct wr_pipeline *p, uint32_t *drops, size_t *n, uint64_t mo
         wr_metrics_add(p->metrics, WR_C_BACKPRESSURE_HOLDS, 1);
         return false;
     }
+    /* Queued: now journaled, before the callback returns and Paho acknowledges the message. */
+    if (kept > 0)
+        wr_pipeline__journal_append(p, kept);
     wr_filter_commit(p->filter);
     wr_metrics_add(p->metrics, WR_C_EVENTS_HEARTBEAT, wr_filter_take_heartbeats(p->filter));
     *n = kept;

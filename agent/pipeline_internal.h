@@ -18,8 +18,10 @@
 #include "filter.h"
 #include "forward.h"
 #include "ingest.h"
+#include "journal.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "plat_boot.h"
 #include "plat_clock.h"
 #include "plat_queue.h"
 #include "plat_thread.h"
@@ -42,6 +44,18 @@ struct wr_ingest_sink {
 };
 struct wr_uplink_sink {
     struct wr_pipeline *p;
+};
+
+/* Crash safety in the runtime dir (pipeline_crash.c). */
+struct wr_pipeline_crash {
+    struct wr_journal *journal; /* NULL: no crash protection */
+    char boot_id[PLAT_BOOT_ID_LEN];
+    uint64_t fingerprint;
+    uint64_t consumed_seq; /* journal number of the last event folded */
+    uint64_t snapshot_seq;
+    uint64_t next_snapshot_mono_ms;
+    uint64_t overruns_seen;
+    bool restored_from_ram;
 };
 
 struct wr_pipeline {
@@ -96,6 +110,7 @@ struct wr_pipeline {
     char notify_status[128];
     uint32_t test_delay_us;      /* test-only: extra processing time per event */
     const char *test_stall_file; /* test-only: the loop stands still while it exists */
+    struct wr_pipeline_crash crash;
 };
 
 /** Both clocks (the injected ones), read once. */
@@ -107,6 +122,10 @@ uint64_t wr_pipeline__mono_ms(const struct wr_pipeline *p);
 /* pipeline.c */
 /** Close what the watermark has passed and move the results into the outbox. */
 void wr_pipeline__emit_due(struct wr_pipeline *p, const struct wr_now *now);
+
+/** Fold popped events into the windows and count them as consumed (pipeline thread). */
+void wr_pipeline__fold(struct wr_pipeline *p, const struct wr_event *evs, size_t n,
+                       const struct wr_now *now);
 
 /* pipeline_ingest.c */
 /** wr_ingest_message_fn: route, decode, admit and queue one message (the source's thread). */
@@ -124,5 +143,29 @@ int wr_pipeline__create_admission(struct wr_pipeline *p);
 void wr_pipeline__checkpoint(struct wr_pipeline *p);
 /** Restore windows and stream clocks from the store; log what and how long. */
 int wr_pipeline__restore_state(struct wr_pipeline *p);
+
+/* pipeline_crash.c */
+/**
+ * Open the crash journal and, when the RAM snapshot and journal are this
+ * boot's and intact, restore the windows from them and replay. Returns true
+ * when the window state came from RAM (the SQLite windows are then not loaded).
+ */
+bool wr_pipeline__crash_restore(struct wr_pipeline *p);
+/** Write a window snapshot now (emits what is due first). */
+void wr_pipeline__crash_snapshot(struct wr_pipeline *p);
+/**
+ * Clean shutdown, everything folded: when the final checkpoint succeeded
+ * and no result waits only in memory, the RAM state is removed (SQLite is
+ * complete); otherwise a last snapshot keeps it for a restart in this boot.
+ */
+void wr_pipeline__crash_shutdown(struct wr_pipeline *p, bool checkpointed);
+/** A snapshot is due: by time or by journal fill. */
+bool wr_pipeline__crash_snapshot_due(struct wr_pipeline *p, uint64_t now_mono_ms);
+/** When the next snapshot is due by time (UINT64_MAX without a journal). */
+uint64_t wr_pipeline__crash_next_due(const struct wr_pipeline *p);
+/** Journal p->scratch[0..n), just queued (the source's thread). */
+void wr_pipeline__journal_append(struct wr_pipeline *p, size_t n);
+/** Unmap the journal (its file stays). */
+void wr_pipeline__crash_close(struct wr_pipeline *p);
 
 #endif /* WR_PIPELINE_INTERNAL_H */

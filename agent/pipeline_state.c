@@ -89,15 +89,20 @@ int wr_pipeline__restore_state(struct wr_pipeline *p)
     size_t skipped = 0;
     int rc;
 
-    if (p->store == NULL)
-        return WR_OK;
-    rc = wr_store_load_windows(p->store, restore_window, p, &skipped);
-    if (rc == WR_OK)
-        rc = wr_store_load_stream_clocks(p->store, restore_clock, p);
-    if (rc != WR_OK) {
-        PLAT_ERROR(MOD, "cannot restore window state: %s", wr_strerror(rc));
-        return rc;
+    /* The RAM snapshot and journal, when this boot's and intact, are newer than SQLite. */
+    if (wr_pipeline__crash_restore(p)) {
+        wr_window_mark_all_dirty(p->window);
+    } else if (p->store != NULL) {
+        rc = wr_store_load_windows(p->store, restore_window, p, &skipped);
+        if (rc == WR_OK)
+            rc = wr_store_load_stream_clocks(p->store, restore_clock, p);
+        if (rc != WR_OK) {
+            PLAT_ERROR(MOD, "cannot restore window state: %s", wr_strerror(rc));
+            return rc;
+        }
     }
+    /* The state just restored is what a crash from now on starts from. */
+    wr_pipeline__crash_snapshot(p);
     wr_window_get_stats(p->window, &ws);
     wr_outbox_stats(p->outbox, &rows, &bytes);
     wr_forward_notify_backlog(p->forward, rows);

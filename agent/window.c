@@ -1074,14 +1074,15 @@ static void fill_state(const struct wr_window *w, const struct slot *sl, struct 
     st->agg = sl->agg;
 }
 
-static int visit_list(const struct wr_window *w, uint32_t head, wr_window_visit_fn visit, void *ctx)
+static int visit_list(const struct wr_window *w, uint32_t head, bool dirty_only,
+                      wr_window_visit_fn visit, void *ctx)
 {
     struct wr_window_state st;
 
     for (uint32_t id = head; id != NIL; id = w->slots[id].next) {
         int rc;
 
-        if (!(w->slots[id].flags & SLOT_DIRTY))
+        if (dirty_only && !(w->slots[id].flags & SLOT_DIRTY))
             continue;
         fill_state(w, &w->slots[id], &st);
         rc = visit(ctx, &st);
@@ -1096,16 +1097,31 @@ int wr_window_checkpoint(struct wr_window *w, wr_window_visit_fn visit, void *ct
     if (w == NULL || visit == NULL)
         return WR_E_INVAL;
     for (size_t i = 0; i < w->n_streams; i++) {
-        int rc = visit_list(w, w->streams[i].open.head, visit, ctx);
+        int rc = visit_list(w, w->streams[i].open.head, true, visit, ctx);
 
         if (rc == WR_OK)
-            rc = visit_list(w, w->streams[i].retained.head, visit, ctx);
+            rc = visit_list(w, w->streams[i].retained.head, true, visit, ctx);
         if (rc != WR_OK)
             return rc;
     }
     /* Only a complete walk makes the changes clean: the store saw all of them. */
     for (uint32_t id = 0; id < w->n_slots; id++)
         w->slots[id].flags &= (uint8_t)~SLOT_DIRTY;
+    return WR_OK;
+}
+
+int wr_window_visit_all(const struct wr_window *w, wr_window_visit_fn visit, void *ctx)
+{
+    if (w == NULL || visit == NULL)
+        return WR_E_INVAL;
+    for (size_t i = 0; i < w->n_streams; i++) {
+        int rc = visit_list(w, w->streams[i].open.head, false, visit, ctx);
+
+        if (rc == WR_OK)
+            rc = visit_list(w, w->streams[i].retained.head, false, visit, ctx);
+        if (rc != WR_OK)
+            return rc;
+    }
     return WR_OK;
 }
 

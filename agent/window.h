@@ -147,6 +147,13 @@ void wr_window_clock_jump(struct wr_window *w, int64_t delta_ms);
 int wr_window_checkpoint(struct wr_window *w, wr_window_visit_fn visit, void *ctx);
 
 /**
+ * Visit every window held (open, closed-and-revisable), changed or not,
+ * without touching what the next checkpoint writes: for crash snapshots.
+ * Returns WR_OK, WR_E_INVAL (NULL), or the first non-WR_OK code of visit.
+ */
+int wr_window_visit_all(const struct wr_window *w, wr_window_visit_fn visit, void *ctx);
+
+/**
  * Mark every window changed, so the next checkpoint writes them all again.
  * For a checkpoint whose walk succeeded but whose commit then failed.
  */

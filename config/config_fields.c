@@ -345,6 +345,9 @@ static const struct wr_cfg__field storage_fields[] = {
             5000),
     NUM_ROW(C, WR_CFG__U64, "max_bytes", storage.max_bytes, 1048576, WR_CFG__U64_LIMIT, 67108864),
     ENUM_ROW(C, "on_full", storage.on_full, WR_ON_FULL_ROLLUP, on_full_names),
+    STR_ROW(C, "runtime_dir", storage.runtime_dir, "/run/windrow", 0, NULL),
+    NUM_ROW(C, WR_CFG__U32, "journal_bytes", storage.journal_bytes, 65536, 268435456, 1048576),
+    NUM_ROW(C, WR_CFG__U32, "snapshot_interval_ms", storage.snapshot_interval_ms, 100, 60000, 1000),
     END_ROW,
 };
 

@@ -158,6 +158,9 @@ struct wr_config {
         uint32_t checkpoint_interval_ms;
         uint64_t max_bytes;
         enum wr_on_full on_full;
+        char runtime_dir[WR_CFG_STR_MAX]; /* RAM-backed crash journal + snapshots; "" = off */
+        uint32_t journal_bytes;           /* crash journal ring size */
+        uint32_t snapshot_interval_ms;    /* window snapshots into runtime_dir */
     } storage;
     struct {
         char file[WR_CFG_STR_MAX]; /* Prometheus textfile; "" disables */

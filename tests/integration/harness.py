@@ -238,6 +238,14 @@ class Windrow:
         return out
 
 
+def runtime_dir_for(workdir):
+    """The agent's crash journal and snapshots: tmpfs like /run/windrow, one per work dir
+    (agents of concurrent tests must never share one)."""
+    if os.path.isdir("/dev/shm"):
+        return os.path.join("/dev/shm", os.path.basename(workdir) + "-run")
+    return os.path.join(workdir, "run")
+
+
 def base_config(workdir, source_port, upstream_port, streams, **overrides):
     cfg = {
         "agent": {"id": "gw-test", "state_dir": os.path.join(workdir, "state"),
@@ -247,7 +255,7 @@ def base_config(workdir, source_port, upstream_port, streams, **overrides):
                      "batch": {"max_results": 50, "max_bytes": 16384, "max_delay_ms": 200},
                      "reconnect": {"min_ms": 200, "max_ms": 1000}},
         "streams": streams,
-        "storage": {"checkpoint_interval_ms": 500},
+        "storage": {"checkpoint_interval_ms": 500, "runtime_dir": runtime_dir_for(workdir)},
         "metrics": {"file": os.path.join(workdir, "metrics.prom"), "interval_ms": 200},
     }
     for section, values in overrides.items():
@@ -266,6 +274,7 @@ class Workdir:
     def __exit__(self, *exc):
         if exc[0] is None and not os.environ.get("WINDROW_KEEP"):
             shutil.rmtree(self.path, ignore_errors=True)
+            shutil.rmtree(runtime_dir_for(self.path), ignore_errors=True)
         else:
             print("work dir kept:", self.path)
 

@@ -442,6 +442,48 @@ static void test_outbox_memory_only_fifo(void **state)
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), 6);
 }
 
+struct visit_sink {
+    struct wr_result r[16];
+    size_t n;
+};
+
+static int visit_result(void *ctx, const struct wr_result *r)
+{
+    struct visit_sink *vs = ctx;
+
+    assert_true(vs->n < 16);
+    vs->r[vs->n++] = *r;
+    return vs->n == 16 ? WR_E_FULL : WR_OK;
+}
+
+/* What a crash snapshot keeps: the live memory results, oldest first, and nothing removed. */
+static void test_outbox_visit_memory(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_forward_row rows[8];
+    struct visit_sink vs;
+    uint64_t gone;
+
+    memset(&vs, 0, sizeof(vs));
+    create_outbox(fx, NULL, 8);
+    assert_int_equal(wr_outbox_visit_memory(fx->ob, NULL, &vs), WR_E_INVAL);
+    assert_int_equal(wr_outbox_visit_memory(fx->ob, visit_result, &vs), WR_OK);
+    assert_int_equal(vs.n, 0);
+    append_range(fx->ob, 0, 4);
+    assert_int_equal(read_all(fx->ob, rows, 8, 8), 4);
+    gone = rows[1].id;
+    assert_int_equal(wr_outbox_remove(fx->ob, &gone, 1), WR_OK);
+    assert_int_equal(wr_outbox_visit_memory(fx->ob, visit_result, &vs), WR_OK);
+    assert_int_equal(vs.n, 3);
+    assert_result_is(&vs.r[0], 0);
+    assert_result_is(&vs.r[1], 2);
+    assert_result_is(&vs.r[2], 3);
+    /* A callback's error stops the walk and comes back. */
+    vs.n = 15;
+    assert_int_equal(wr_outbox_visit_memory(fx->ob, visit_result, &vs), WR_E_FULL);
+    assert_int_equal(vs.n, 16);
+}
+
 static void test_outbox_memory_full_drops_oldest(void **state)
 {
     struct fixture *fx = *state;
@@ -764,6 +806,7 @@ int main(void)
         T(test_outbox_store_read_pages),
         T(test_outbox_store_remove),
         T(test_outbox_memory_only_fifo),
+        T(test_outbox_visit_memory),
         T(test_outbox_memory_full_drops_oldest),
         T(test_outbox_memory_holes_do_not_drop),
         T(test_outbox_store_refusal_kept_in_memory_read_last),

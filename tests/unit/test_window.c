@@ -670,6 +670,45 @@ static void test_window_checkpoint_dirty_tracking(void **state)
     wr_window_destroy(w);
 }
 
+static void test_window_visit_all_leaves_dirty_state_alone(void **state)
+{
+    static struct state_sink ss;
+    struct wr_window_stream_params sp = stream_params();
+    struct wr_window *w;
+
+    (void)state;
+    memset(&ss, 0, sizeof(ss));
+    sp.revise_late = true;
+    sp.revise_horizon_s = 60;
+    w = make1(&sp);
+    assert_int_equal(wr_window_visit_all(w, NULL, &ss), WR_E_INVAL);
+    assert_int_equal(wr_window_visit_all(NULL, state_visit, &ss), WR_E_INVAL);
+    assert_int_equal(add(w, "a", 10500, 1.0, 0), WR_WINDOW_ADDED);
+    assert_int_equal(add(w, "b", 25000, 2.0, 0), WR_WINDOW_ADDED);
+    assert_int_equal(advance(w, 0, &sink), 1); /* a@10000 closes, kept for revisions */
+    assert_int_equal(checkpoint(w, &ss), WR_OK);
+    assert_int_equal(ss.n, 2);
+    /* Everything is clean now, yet a snapshot sees every window held. */
+    ss.n = 0;
+    assert_int_equal(wr_window_visit_all(w, state_visit, &ss), WR_OK);
+    assert_int_equal(ss.n, 2);
+    assert_true(find_state(&ss, "a", 10000)->closed);
+    assert_false(find_state(&ss, "b", 20000)->closed);
+    /* It changed nothing the next checkpoint writes. */
+    assert_int_equal(checkpoint(w, &ss), WR_OK);
+    assert_int_equal(ss.n, 0);
+    assert_int_equal(add(w, "b", 26000, 2.0, 0), WR_WINDOW_ADDED);
+    ss.n = 0;
+    assert_int_equal(wr_window_visit_all(w, state_visit, &ss), WR_OK);
+    assert_int_equal(checkpoint(w, &ss), WR_OK);
+    assert_int_equal(ss.n, 1);
+    /* A failing visit stops the walk with its code. */
+    ss.calls = 0;
+    ss.fail_at = 1;
+    assert_int_equal(wr_window_visit_all(w, state_visit, &ss), WR_E_IO);
+    wr_window_destroy(w);
+}
+
 static void assert_same_results(const struct sink *a, const struct sink *b)
 {
     assert_int_equal(a->n, b->n);
@@ -1277,6 +1316,7 @@ int main(void)
         T(test_window_streams_independent),
         T(test_window_emission_order_by_start),
         T(test_window_checkpoint_dirty_tracking),
+        T(test_window_visit_all_leaves_dirty_state_alone),
         T(test_window_restore_round_trip),
         T(test_window_restore_respects_key_limit),
         T(test_window_retention_floor),
