@@ -3,9 +3,11 @@
 
 Wake-ups are counted as voluntary context switches summed over every thread
 of the windrow process (/proc/<pid>/task/*/status: voluntary_ctxt_switches),
-a thread blocking and being woken again counting once. CPU is utime+stime
-from /proc/<pid>/stat. Both are sampled over the same interval after the
-agent has connected and settled.
+a thread blocking and being woken again counting once (a blocking fsync
+counts too). CPU is the run time in nanoseconds summed over the same
+threads (/proc/<pid>/task/*/schedstat, first field), finer than the 10 ms
+ticks of /proc/<pid>/stat. Both are sampled over the same interval after
+the agent has connected and settled.
 
     WINDROW_BIN=build/rel/agent/windrow python3 scripts/idle-smoke.py [seconds]
 """
@@ -38,10 +40,16 @@ def wakeups(pid):
     return total, per_thread
 
 
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
+def cpu_ns(pid):
+    total = 0
+    task_dir = "/proc/%d/task" % pid
+    for tid in os.listdir(task_dir):
+        try:
+            with open(os.path.join(task_dir, tid, "schedstat")) as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def main():
@@ -60,16 +68,15 @@ def main():
                  "upstream connected")
         time.sleep(2.0)  # settle: the measurement interval starts after start-up work
         pid = agent.proc.pid
-        hz = os.sysconf("SC_CLK_TCK")
         w0, t0 = wakeups(pid)
-        c0 = cpu_ticks(pid)
+        c0 = cpu_ns(pid)
         m0 = time.monotonic()
         time.sleep(seconds)  # the measurement interval itself
         w1, t1 = wakeups(pid)
-        c1 = cpu_ticks(pid)
+        c1 = cpu_ns(pid)
         elapsed = time.monotonic() - m0
-        print("idle %.1f s: %.1f wake-ups/s, %.3f %% of a core" %
-              (elapsed, (w1 - w0) / elapsed, 100.0 * (c1 - c0) / hz / elapsed))
+        print("idle %.1f s: %.1f wake-ups/s, %.4f %% of a core" %
+              (elapsed, (w1 - w0) / elapsed, 100.0 * (c1 - c0) / 1e9 / elapsed))
         for name in sorted(t1):
             print("  %-24s %6.1f /s" % (name, (t1[name] - t0.get(name, 0)) / elapsed))
 
