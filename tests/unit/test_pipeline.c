@@ -85,8 +85,8 @@ static int fake_up_start(struct wr_uplink *up, const struct wr_uplink_reports *r
     return WR_OK;
 }
 
-static int fake_up_publish(struct wr_uplink *up, const char *topic, const void *payload,
-                           size_t len, uint32_t tag)
+static int fake_up_publish(struct wr_uplink *up, const char *topic, const void *payload, size_t len,
+                           uint32_t tag)
 {
     struct published *m;
 
@@ -102,8 +102,7 @@ static int fake_up_publish(struct wr_uplink *up, const char *topic, const void *
     return WR_OK;
 }
 
-static int fake_up_status(struct wr_uplink *up, const char *topic, const void *payload,
-                          size_t len)
+static int fake_up_status(struct wr_uplink *up, const char *topic, const void *payload, size_t len)
 {
     (void)topic;
     (void)payload;
@@ -125,9 +124,8 @@ static void fake_up_stop(struct wr_uplink *up, uint32_t timeout_ms)
     up->stops++;
 }
 
-static const struct wr_uplink_ops fake_uplink_ops = {fake_up_start, fake_up_publish,
-                                                     fake_up_status, fake_up_connected,
-                                                     fake_up_stop};
+static const struct wr_uplink_ops fake_uplink_ops = {fake_up_start, fake_up_publish, fake_up_status,
+                                                     fake_up_connected, fake_up_stop};
 
 static void uplink_set_connected(struct wr_uplink *up, bool connected)
 {
@@ -168,11 +166,12 @@ static int setup(void **state)
                  " \"source\": {\"uri\": \"tcp://127.0.0.1:1\"},"
                  " \"upstream\": {\"uri\": \"tcp://127.0.0.1:2\","
                  "   \"batch\": {\"max_results\": 10, \"max_delay_ms\": 500}},"
-                 " \"storage\": {\"checkpoint_interval_ms\": 5000},"
+                 " \"storage\": {\"checkpoint_interval_ms\": 5000, \"runtime_dir\": \"%s/run\","
+                 "   \"snapshot_interval_ms\": 60000},"
                  " \"metrics\": {\"file\": \"%s/metrics.prom\", \"interval_ms\": 10000},"
                  " \"streams\": [{\"name\": \"temp\", \"match\": \"s/+\", \"key\": \"{topic[1]}\","
                  "   \"window\": {\"size_s\": 10, \"allowed_lateness_s\": 2}}]}",
-                 f->dir, f->dir);
+                 f->dir, f->dir, f->dir);
     if (n < 0 || (size_t)n >= sizeof(json))
         return -1;
     memset(&errs, 0, sizeof(errs));
@@ -308,8 +307,8 @@ static void test_pipeline_idle_sleeps_until_next_deadline(void **state)
     struct fixture *f = *state;
     uint32_t wait_ms;
 
-    /* Nothing open, nothing to send: the next deadline is the checkpoint (5 s)
-     * or the metrics export (10 s), not a 100 ms tick. */
+    /* Nothing open, nothing to send: the next deadline is the checkpoint (5 s;
+     * metrics come at 10 s, crash snapshots at 60 s), not a 100 ms tick. */
     wr_pipeline_run_once(f->p, 0);
     wait_ms = wr_pipeline_run_once(f->p, 0);
     assert_true(wait_ms >= 4900 && wait_ms <= 5000);
@@ -354,14 +353,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_window_closes_at_fake_time_and_is_acked,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipeline_lost_connection_resends_same_results,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_lost_connection_resends_same_results, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_idle_sleeps_until_next_deadline, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_shutdown_stops_source_and_uplink, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_pipeline_create_refuses_missing_deps, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_create_refuses_missing_deps, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
