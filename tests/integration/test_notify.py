@@ -19,7 +19,7 @@ from harness import Lab, base_config, wait_for
 
 STREAMS = [{"name": "t", "match": "sensors/+", "key": "{topic[1]}",
             "window": {"size_s": 1, "allowed_lateness_s": 0}}]
-WATCHDOG_USEC = 1000000  # 1 s: pings expected every ~0.5 s
+WATCHDOG_USEC = 2000000  # 2 s: pings expected every ~1 s
 
 
 class FakeSystemd:
@@ -87,14 +87,14 @@ class NotifyTest(unittest.TestCase):
             ready = wait_for(lambda: self.systemd.seen("READY"), 15, "READY=1")
             self.assertEqual(ready[0][1]["READY"], "1")
             t_ready = ready[0][0]
-            # Pings at about half the interval: at least 4 within 3 s, none missing a deadline.
-            wait_for(lambda: len(self.systemd.seen("WATCHDOG", t_ready)) >= 6, 10,
+            # Pings at about half the interval: none missing a deadline.
+            wait_for(lambda: len(self.systemd.seen("WATCHDOG", t_ready)) >= 6, 15,
                      "six WATCHDOG=1 pings")
             times = [t for t, _ in self.systemd.seen("WATCHDOG", t_ready)]
             gaps = [b - a for a, b in zip(times, times[1:])]
             self.assertLess(max(gaps), WATCHDOG_USEC / 1e6 * 0.9,
                             "pings come well within the watchdog interval: %r" % gaps)
-            self.assertGreater(min(gaps), 0.1, "pings are paced, not sent on every pass")
+            self.assertGreater(min(gaps), 0.5, "pings are paced, not sent on every pass")
             self.assertEqual(self.systemd.seen("STOPPING"), [])
             t_term = time.monotonic()
             self.assertEqual(agent.stop(signal.SIGTERM), 0)
