@@ -212,8 +212,8 @@ int wr_key_template_prepare(const char *tmpl, const char *topic, size_t topic_le
     kp->n_names = 0;
     kp->rc = WR_OK;
     if (tmpl == NULL || topic == NULL || tmpl[0] == '\0') {
-        kp->rc = WR_E_INVAL;
-        return kp->rc;
+        kp->rc = WR_E_INVAL; /* as every expansion would be */
+        return WR_OK;
     }
     while (tmpl[pos] != '\0') {
         struct piece p;

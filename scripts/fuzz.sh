@@ -6,6 +6,7 @@
 # temporary directory, never into the seed corpus in tests/data/corpus; a
 # crash leaves its input in build/fuzz/crashes/ and fails the script.
 # Long runs (e.g. -n 10000000) belong on a quiet machine: they run niced.
+# WINDROW_FUZZ_FLAGS adds libFuzzer options (e.g. -max_len=1024).
 set -eu
 cd "$(dirname "$0")/.."
 LIMIT="-max_total_time=15"
@@ -35,7 +36,7 @@ for n in $names; do
     echo "fuzz_$n: $LIMIT, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     start=$(date +%s)
     status=0
-    nice -n 19 "$BUILD/tests/fuzz/fuzz_$n" $LIMIT -print_final_stats=1 \
+    nice -n 19 "$BUILD/tests/fuzz/fuzz_$n" $LIMIT ${WINDROW_FUZZ_FLAGS:-} -print_final_stats=1 \
         -artifact_prefix="$BUILD/crashes/$n-" "$work" "tests/data/corpus/$n" \
         >"$work.log" 2>&1 || status=$?
     end=$(date +%s)

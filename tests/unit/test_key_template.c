@@ -221,6 +221,11 @@ static void test_key_template_prepared_limits(void **state)
                          "{name}{name}{name}{name}{name}{name}{name}{name}{name}", "t", 1, &kp),
                      WR_E_RANGE);
     assert_int_equal(wr_key_template_prepare("{name}", "t", 1, NULL), WR_E_INVAL);
+    /* An invalid template prepares fine and fails every expansion, as it would itself. */
+    assert_int_equal(wr_key_template_prepare("", "t", 1, &kp), WR_OK);
+    assert_int_equal(wr_key_prepared_expand(&kp, "a", 1, out, sizeof(out)), WR_E_INVAL);
+    assert_int_equal(wr_key_template_prepare(NULL, "t", 1, &kp), WR_OK);
+    assert_int_equal(wr_key_prepared_expand(&kp, "a", 1, out, sizeof(out)), WR_E_INVAL);
     assert_int_equal(wr_key_template_prepare("{name}", "t", 1, &kp), WR_OK);
     assert_int_equal(wr_key_prepared_expand(&kp, "a", 1, out, sizeof(out)), WR_OK);
     assert_string_equal(out, "a");
