@@ -66,6 +66,20 @@ void wr_metrics_destroy(struct wr_metrics *m)
     plat_free(m);
 }
 
+void wr_metrics_absorb(struct wr_metrics *dst, const struct wr_metrics *src)
+{
+    if (dst == NULL || src == NULL)
+        return;
+    for (unsigned i = 0; i < WR_COUNTER_COUNT; i++)
+        wr_metrics_add(dst, (enum wr_counter)i, wr_metrics_counter(src, (enum wr_counter)i));
+    for (unsigned r = 0; r < WR_DROP_REASON_COUNT; r++)
+        wr_metrics_drop(dst, (enum wr_drop_reason)r, wr_metrics_dropped(src, (enum wr_drop_reason)r));
+    for (unsigned r = 0; r < WR_RELOAD_RESULT_COUNT; r++)
+        atomic_fetch_add_explicit(&dst->reloads[r],
+                                  wr_metrics_reloads(src, (enum wr_reload_result)r),
+                                  memory_order_relaxed);
+}
+
 void wr_metrics_reload(struct wr_metrics *m, enum wr_reload_result result)
 {
     if (m != NULL && (unsigned)result < WR_RELOAD_RESULT_COUNT)

@@ -36,7 +36,8 @@
     X(JOURNAL_OVERRUNS, "journal_overruns_total", "journal records overwritten while uncovered")  \
     X(CRASH_STATE_IGNORED, "crash_state_ignored_total", "unusable RAM journal/snapshot at start") \
     X(SNAPSHOTS, "snapshots_total", "window snapshots written to the runtime dir")                 \
-    X(SNAPSHOT_FAILURES, "snapshot_failures_total", "window snapshots that could not be written")
+    X(SNAPSHOT_FAILURES, "snapshot_failures_total", "window snapshots that could not be written") \
+    X(RESULTS_CUT_SHORT, "results_cut_short_total", "open windows emitted early by a reload")
 
 #define WR_GAUGES(X)                                                                               \
     X(QUEUE_DEPTH, "queue_depth", "events waiting for the window engine")                          \
@@ -89,6 +90,13 @@ void wr_metrics_destroy(struct wr_metrics *m);
 void wr_metrics_add(struct wr_metrics *m, enum wr_counter c, uint64_t n);
 void wr_metrics_drop(struct wr_metrics *m, enum wr_drop_reason reason, uint64_t n);
 void wr_metrics_set(struct wr_metrics *m, enum wr_gauge g, uint64_t value);
+
+/**
+ * Add every counter of src (events, drops, reload outcomes) to dst, so that
+ * totals run on across a reload that builds a new pipeline. Gauges are not
+ * copied (the new pipeline sets its own). Call while nothing updates src.
+ */
+void wr_metrics_absorb(struct wr_metrics *dst, const struct wr_metrics *src);
 
 /** Count one reload outcome. Thread-safe. */
 void wr_metrics_reload(struct wr_metrics *m, enum wr_reload_result result);

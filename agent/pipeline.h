@@ -2,6 +2,7 @@
 #define WR_PIPELINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ingest.h"
@@ -105,6 +106,18 @@ void wr_pipeline_set_test_stall_file(struct wr_pipeline *p, const char *path);
 
 /** The pipeline's metrics (owned by the pipeline). */
 struct wr_metrics *wr_pipeline_metrics(struct wr_pipeline *p);
+
+/**
+ * After wr_pipeline_run returned, before wr_pipeline_destroy, for a reload:
+ * emit now the open windows of every stream s < n with cut[s] (by index in
+ * this pipeline's config), as results that hold the events so far, and
+ * checkpoint so the store records them emitted. Returns the number of
+ * results (>= 0) or WR_E_INVAL. Pipeline thread only.
+ */
+int wr_pipeline_cut_streams(struct wr_pipeline *p, const bool *cut, size_t n);
+
+/** True while the upstream connection is up. Any thread. */
+bool wr_pipeline_upstream_connected(const struct wr_pipeline *p);
 
 /** Free everything; NULL does nothing. */
 void wr_pipeline_destroy(struct wr_pipeline *p);

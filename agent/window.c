@@ -964,6 +964,46 @@ uint64_t wr_window_next_due_mono_ms(const struct wr_window *w, uint64_t now_mono
     return due < now_mono_ms ? now_mono_ms : due;
 }
 
+/*
+ * A reload removed or redefined the stream: emit every open window now, as
+ * it stands. Each is then kept as closed (not released) so that the next
+ * checkpoint records it closed: a store row left "open" would be restored,
+ * and emitted a second time, if the old config came back.
+ */
+int wr_window_cut_stream(struct wr_window *w, uint16_t stream, wr_window_emit_fn emit, void *ctx)
+{
+    struct stream *s;
+    size_t n = 0;
+
+    if (w == NULL || emit == NULL || stream >= w->n_streams)
+        return WR_E_INVAL;
+    s = &w->streams[stream];
+    for (uint32_t id = s->open.head; id != NIL; id = w->slots[id].next)
+        w->scratch[n++] = id;
+    sort_slots(w, w->scratch, n);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = w->scratch[i];
+        struct slot *sl = &w->slots[id];
+        struct wr_result r;
+
+        memset(&r, 0, sizeof(r));
+        sl->revision = 0;
+        r.start_ms = sl->start_ms;
+        r.size_s = s->size_s;
+        r.revision = 0;
+        r.stream = sl->stream;
+        memcpy(r.key, w->keys[sl->key_id].key, sizeof(r.key));
+        r.agg = sl->agg;
+        emit(ctx, &r);
+        list_remove(w, &s->open, id);
+        sl->flags |= SLOT_EMITTED | SLOT_DIRTY | SLOT_CLOSED;
+        list_push(w, &s->retained, id);
+    }
+    /* Let the next advance recompute when this stream has work (expiry of the retained). */
+    s->next_due_ms = INT64_MIN;
+    return (int)n;
+}
+
 /* ---- clock jumps --------------------------------------------------------------------------- */
 
 static void recompute_due(struct wr_window *w, struct stream *s)

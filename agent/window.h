@@ -131,6 +131,14 @@ int wr_window_advance(struct wr_window *w, const struct wr_now *now, wr_window_e
 uint64_t wr_window_next_due_mono_ms(const struct wr_window *w, uint64_t now_mono_ms);
 
 /**
+ * Emit every open window of stream now (a reload removed it or changed its
+ * window size): results are revision 0 and hold the events seen so far. The
+ * windows are kept as closed, so checkpoints record them emitted. Returns
+ * the number emitted (>= 0) or WR_E_INVAL (NULL argument, unknown stream).
+ */
+int wr_window_cut_stream(struct wr_window *w, uint16_t stream, wr_window_emit_fn emit, void *ctx);
+
+/**
  * The wall clock jumped by delta_ms (positive: forward). Windows holding
  * only processing-time events move by delta rounded to a whole number of
  * window sizes (merging with a window already at the target), and streams
