@@ -8,11 +8,12 @@
 #include "plat_log.h"
 #include "plat_mem.h"
 #include "plat_mmap.h"
+#include "sketch.h"
 #include "wr_error.h"
 
 #define MOD "snapshot"
 #define SNAPSHOT_MAGIC "WRSNAP1"
-#define SNAPSHOT_VERSION 1u
+#define SNAPSHOT_VERSION 2u
 #define MIN_FILE_BYTES 4096u
 
 enum rec_type { REC_WINDOW = 1, REC_CLOCK = 2, REC_RESULT = 3 };
@@ -23,10 +24,12 @@ enum rec_type { REC_WINDOW = 1, REC_CLOCK = 2, REC_RESULT = 3 };
 /*
  * Records follow the header back to back, each starting with its type byte:
  *   window: u8 type, u8 flags, u16 stream, u32 revision, i64 start_ms,
- *           struct wr_agg, u8 key_len, key bytes
+ *           struct wr_agg (its sketch pointer zeroed), u8 key_len, key bytes,
+ *           u32 sketch_len, the sketch as wr_sketch_serialize writes it
  *   clock:  u8 type, u8 0, u16 stream, i64 max_event_ms
  *   result: u8 type, u8 0, u16 stream, u32 revision, i64 start_ms, u32 size_s,
- *           struct wr_agg, u8 key_len, key bytes
+ *           struct wr_agg (sketch pointer zeroed), u8 key_len, key bytes,
+ *           u8 n_quantiles, n_quantiles f64
  * Native byte order and struct wr_agg as laid out by this build: the file
  * stays on the machine and boot that wrote it, and the fingerprint names the
  * build.
@@ -133,21 +136,41 @@ int wr_snapshot_put_window(void *writer, const struct wr_window_state *st)
     size_t key_len;
     uint8_t flags;
 
+    size_t sk_len;
+    uint32_t sk_len32;
+    struct wr_agg agg;
+
     if (w == NULL || st == NULL || !key_len_of(st->key, &key_len))
         return WR_E_INVAL;
-    p = reserve(w, WINDOW_FIXED + key_len);
+    sk_len = st->agg.sketch != NULL ? wr_sketch_serialized_size(st->agg.sketch) : 0;
+    if (sk_len > UINT32_MAX)
+        return WR_E_INVAL;
+    p = reserve(w, WINDOW_FIXED + key_len + 4 + sk_len);
     if (p == NULL)
         return WR_E_NOSPC;
+    /* The sketch travels serialized after the key: a pointer means nothing to the next process. */
+    agg = st->agg;
+    agg.sketch = NULL;
     flags = (uint8_t)((st->closed ? WIN_CLOSED : 0) | (st->processing_time ? WIN_PROCESSING : 0));
     p[0] = REC_WINDOW;
     p[1] = flags;
     memcpy(p + 2, &st->stream, 2);
     memcpy(p + 4, &st->revision, 4);
     memcpy(p + 8, &st->start_ms, 8);
-    memcpy(p + 16, &st->agg, sizeof(st->agg));
-    p[16 + sizeof(st->agg)] = (uint8_t)key_len;
+    memcpy(p + 16, &agg, sizeof(agg));
+    p[16 + sizeof(agg)] = (uint8_t)key_len;
     memcpy(p + WINDOW_FIXED, st->key, key_len);
-    w->used += WINDOW_FIXED + key_len;
+    if (sk_len > 0) {
+        size_t got = 0;
+
+        if (wr_sketch_serialize(st->agg.sketch, p + WINDOW_FIXED + key_len + 4, sk_len, &got) !=
+                WR_OK ||
+            got != sk_len)
+            sk_len = 0; /* restored with an empty sketch, as a checkpoint would */
+    }
+    sk_len32 = (uint32_t)sk_len;
+    memcpy(p + WINDOW_FIXED + key_len, &sk_len32, 4);
+    w->used += WINDOW_FIXED + key_len + 4 + sk_len;
     w->windows++;
     return WR_OK;
 }
@@ -176,21 +199,29 @@ int wr_snapshot_put_result(void *writer, const struct wr_result *r)
     unsigned char *p;
     size_t key_len;
 
+    struct wr_agg agg;
+    size_t nq;
+
     if (w == NULL || r == NULL || !key_len_of(r->key, &key_len))
         return WR_E_INVAL;
-    p = reserve(w, RESULT_FIXED + key_len);
+    nq = r->n_quantiles <= WR_RESULT_MAX_QUANTILES ? r->n_quantiles : WR_RESULT_MAX_QUANTILES;
+    p = reserve(w, RESULT_FIXED + key_len + 1 + nq * 8);
     if (p == NULL)
         return WR_E_NOSPC;
+    agg = r->agg;
+    agg.sketch = NULL;
     p[0] = REC_RESULT;
     p[1] = 0;
     memcpy(p + 2, &r->stream, 2);
     memcpy(p + 4, &r->revision, 4);
     memcpy(p + 8, &r->start_ms, 8);
     memcpy(p + 16, &r->size_s, 4);
-    memcpy(p + 20, &r->agg, sizeof(r->agg));
-    p[20 + sizeof(r->agg)] = (uint8_t)key_len;
+    memcpy(p + 20, &agg, sizeof(agg));
+    p[20 + sizeof(agg)] = (uint8_t)key_len;
     memcpy(p + RESULT_FIXED, r->key, key_len);
-    w->used += RESULT_FIXED + key_len;
+    p[RESULT_FIXED + key_len] = (uint8_t)nq;
+    memcpy(p + RESULT_FIXED + key_len + 1, r->quantiles, nq * 8);
+    w->used += RESULT_FIXED + key_len + 1 + nq * 8;
     w->results++;
     return WR_OK;
 }
@@ -310,8 +341,13 @@ static int walk(const unsigned char *p, size_t len, const struct header *h,
 
             if (left < WINDOW_FIXED)
                 return WR_E_CORRUPT;
+            uint32_t sk_len;
+
             key_len = r[16 + sizeof(st.agg)];
-            if (key_len >= WR_KEY_MAX || left < WINDOW_FIXED + key_len)
+            if (key_len >= WR_KEY_MAX || left < WINDOW_FIXED + key_len + 4)
+                return WR_E_CORRUPT;
+            memcpy(&sk_len, r + WINDOW_FIXED + key_len, 4);
+            if (sk_len > left - (WINDOW_FIXED + key_len + 4))
                 return WR_E_CORRUPT;
             if (v != NULL && v->window != NULL) {
                 memset(&st, 0, sizeof(st));
@@ -324,9 +360,15 @@ static int walk(const unsigned char *p, size_t len, const struct header *h,
                 /* The sketch pointer belonged to the process that wrote the snapshot. */
                 st.agg.sketch = NULL;
                 memcpy(st.key, r + WINDOW_FIXED, key_len);
+                st.agg.sketch = NULL;
+                /* A sketch that does not decode restores empty, as from a checkpoint. */
+                if (sk_len > 0 && wr_sketch_deserialize(r + WINDOW_FIXED + key_len + 4, sk_len,
+                                                        &st.agg.sketch) != WR_OK)
+                    st.agg.sketch = NULL;
                 rc = v->window(v->ctx, &st);
+                wr_sketch_destroy(st.agg.sketch);
             }
-            off += WINDOW_FIXED + key_len;
+            off += WINDOW_FIXED + key_len + 4 + sk_len;
             windows++;
         } else if (r[0] == REC_RESULT) {
             struct wr_result res;
@@ -334,8 +376,13 @@ static int walk(const unsigned char *p, size_t len, const struct header *h,
 
             if (left < RESULT_FIXED)
                 return WR_E_CORRUPT;
+            size_t nq;
+
             key_len = r[20 + sizeof(res.agg)];
-            if (key_len >= WR_KEY_MAX || left < RESULT_FIXED + key_len)
+            if (key_len >= WR_KEY_MAX || left < RESULT_FIXED + key_len + 1)
+                return WR_E_CORRUPT;
+            nq = r[RESULT_FIXED + key_len];
+            if (nq > WR_RESULT_MAX_QUANTILES || left < RESULT_FIXED + key_len + 1 + nq * 8)
                 return WR_E_CORRUPT;
             if (v != NULL && v->result != NULL) {
                 memset(&res, 0, sizeof(res));
@@ -346,9 +393,12 @@ static int walk(const unsigned char *p, size_t len, const struct header *h,
                 memcpy(&res.agg, r + 20, sizeof(res.agg));
                 res.agg.sketch = NULL;
                 memcpy(res.key, r + RESULT_FIXED, key_len);
+                res.agg.sketch = NULL;
+                res.n_quantiles = (uint8_t)nq;
+                memcpy(res.quantiles, r + RESULT_FIXED + key_len + 1, nq * 8);
                 rc = v->result(v->ctx, &res);
             }
-            off += RESULT_FIXED + key_len;
+            off += RESULT_FIXED + key_len + 1 + nq * 8;
             results++;
         } else {
             return WR_E_CORRUPT;

@@ -56,7 +56,7 @@ class SigkillLoopTest(unittest.TestCase):
         events = RATE * (2 * KILLS + 4)
         stream = {"name": "s", "match": "bench/+/v", "key": "{topic[1]}", "time_field": "ts",
                   "time_unit": "ms", "window": {"size_s": 1, "allowed_lateness_s": 5},
-                  "max_keys": 1000}
+                  "max_keys": 1000, "quantiles": [0.5, 0.9]}
         with Lab() as lab:
             local = lab.broker("local")
             upstream = lab.broker("upstream")

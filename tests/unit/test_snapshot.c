@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "plat_mem.h"
+#include "sketch.h"
 #include "snapshot.h"
 #include "wr_error.h"
 
@@ -25,6 +26,8 @@ struct fixture {
     size_t n_clocks;
     struct wr_result results[64];
     size_t n_results;
+    uint64_t sketch_count; /* of the last window visited with a sketch */
+    double sketch_q90;
 };
 
 static int fixture_setup(void **state)
@@ -127,7 +130,13 @@ static int on_window(void *ctx, const struct wr_window_state *st)
 {
     struct fixture *f = ctx;
 
-    f->windows[f->n_windows++] = *st;
+    if (st->agg.sketch != NULL) {
+        f->sketch_count = wr_sketch_count(st->agg.sketch);
+        assert_int_equal(wr_sketch_quantile(st->agg.sketch, 0.9, &f->sketch_q90), WR_OK);
+    }
+    f->windows[f->n_windows] = *st;
+    f->windows[f->n_windows].agg.sketch = NULL; /* freed after the call */
+    f->n_windows++;
     return WR_OK;
 }
 
@@ -207,6 +216,53 @@ static void test_snapshot_roundtrip(void **state)
         assert_memory_equal(&f->results[i].agg, &want.agg, sizeof(want.agg));
     }
     wr_snapshot_free(s);
+}
+
+/* Sketches travel serialized (a pointer means nothing after a crash); quantiles with results. */
+static void test_snapshot_keeps_sketches_and_quantiles(void **state)
+{
+    struct fixture *f = *state;
+    struct wr_snapshot_visitor v = {on_window, on_clock, on_result, f};
+    struct wr_snapshot_writer *w = NULL;
+    struct wr_snapshot_meta m = meta(BOOT, 1);
+    struct wr_window_state st = window(3);
+    struct wr_result r = result(2);
+    struct wr_sketch *sk = NULL;
+    struct wr_snapshot *s;
+    double want = 0;
+    double got = 0;
+    uint64_t n;
+
+    assert_int_equal(wr_sketch_create(0.01, 512, &sk), WR_OK);
+    for (int i = 1; i <= 1000; i++)
+        assert_int_equal(wr_sketch_add(sk, i * 0.5), WR_OK);
+    st.agg.sketch = sk;
+    r.agg.sketch = sk; /* borrowed by a result: never written */
+    r.n_quantiles = 2;
+    r.quantiles[0] = 12.5;
+    r.quantiles[1] = -3.25;
+    assert_int_equal(wr_snapshot_begin(f->dir, 0, &w), WR_OK);
+    assert_int_equal(wr_snapshot_put_window(w, &st), WR_OK);
+    assert_int_equal(wr_snapshot_put_result(w, &r), WR_OK);
+    assert_int_equal(wr_snapshot_commit(w, &m), WR_OK);
+    s = load(f, BOOT, FP, NULL);
+    assert_non_null(s);
+    /* The callbacks copy the state; the sketch is only valid during the call, so check it there. */
+    f->n_windows = 0;
+    assert_int_equal(wr_snapshot_visit(s, &v), WR_OK);
+    assert_int_equal(f->n_windows, 1);
+    assert_int_equal(f->n_results, 1);
+    assert_int_equal(f->results[0].n_quantiles, 2);
+    assert_true(f->results[0].quantiles[0] == 12.5 && f->results[0].quantiles[1] == -3.25);
+    assert_null(f->results[0].agg.sketch);
+    assert_int_equal(f->windows[0].agg.count, st.agg.count);
+    n = f->sketch_count;
+    assert_int_equal(n, 1000);
+    assert_int_equal(wr_sketch_quantile(sk, 0.9, &want), WR_OK);
+    got = f->sketch_q90;
+    assert_true(got == want);
+    wr_snapshot_free(s);
+    wr_sketch_destroy(sk);
 }
 
 static void test_snapshot_newer_replaces_older(void **state)
@@ -475,6 +531,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_snapshot_roundtrip),
+        T(test_snapshot_keeps_sketches_and_quantiles),
         T(test_snapshot_newer_replaces_older),
         T(test_snapshot_other_boot_is_not_used),
         T(test_snapshot_other_config_is_not_used),
