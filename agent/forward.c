@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "encode.h"
-#include "outbox.h"
 #include "plat_log.h"
 #include "plat_mem.h"
 #include "wr_error.h"
@@ -18,7 +17,7 @@
 struct slot {
     bool used;
     uint32_t generation; /* bumped on every release so stale acks are ignored */
-    uint64_t *ids;
+    struct wr_outbox_batch *batch;
     size_t n;
     uint64_t sent_mono_ms;
 };
@@ -43,17 +42,13 @@ struct wr_forward {
     struct slot *slots;
     uint32_t n_slots;
 
-    struct wr_forward_cursor cursor;
-    /* Highest store id ever published. Not reset by a disconnect: the broker
-     * may have a message whose PUBACK was lost, so its rows stay held. */
-    uint64_t highest_published_id;
-    struct wr_forward_row *rows; /* max_results: rows read, the unsent tail carried over */
-    size_t n_carry;
-    char *msg;                   /* max_bytes + 1 */
+    struct wr_result *results; /* max_results: what the last peek returned */
+    char *msg;                 /* max_bytes + 1 */
     uint64_t seq;
 
     /* When to send: fresh results wait for a full batch or max_delay; a
-     * backlog (after restart, rewind or a size-limited batch) goes at once. */
+     * backlog (after restart, a released message or a size-limited batch)
+     * goes at once. */
     uint64_t pending;
     uint64_t pending_since_mono_ms;
     bool catching_up;
@@ -69,8 +64,6 @@ void wr_forward_destroy(struct wr_forward *fw)
 {
     if (fw == NULL)
         return;
-    for (uint32_t i = 0; fw->slots != NULL && i < fw->n_slots; i++)
-        plat_free(fw->slots[i].ids);
     for (size_t i = 0; fw->stream_names != NULL && i < fw->n_streams; i++)
         plat_free(fw->stream_names[i]);
     plat_free(fw->slots);
@@ -80,7 +73,7 @@ void wr_forward_destroy(struct wr_forward *fw)
     plat_free(fw->quantiles);
     wr_compressor_destroy(fw->compressor);
     plat_free(fw->zmsg);
-    plat_free(fw->rows);
+    plat_free(fw->results);
     plat_free(fw->msg);
     plat_free(fw->agent_id);
     plat_free(fw->topic);
@@ -163,9 +156,9 @@ int wr_forward_create(const struct wr_forward_params *p, struct wr_forward **out
     fw->max_delay_ms = p->max_delay_ms;
     fw->resend_per_s = p->resend_per_s;
     fw->slots = plat_calloc(p->max_inflight, sizeof(*fw->slots));
-    fw->rows = plat_calloc(p->max_results, sizeof(*fw->rows));
+    fw->results = plat_calloc(p->max_results, sizeof(*fw->results));
     fw->msg = plat_malloc((size_t)p->max_bytes + 1);
-    if (fw->slots == NULL || fw->rows == NULL || fw->msg == NULL)
+    if (fw->slots == NULL || fw->results == NULL || fw->msg == NULL)
         goto fail;
     fw->encoding = p->encoding;
     if (p->compression == WR_COMPRESSION_ZSTD) {
@@ -180,11 +173,6 @@ int wr_forward_create(const struct wr_forward_params *p, struct wr_forward **out
             goto fail;
     }
     fw->n_slots = p->max_inflight;
-    for (uint32_t i = 0; i < fw->n_slots; i++) {
-        fw->slots[i].ids = plat_calloc(p->max_results, sizeof(uint64_t));
-        if (fw->slots[i].ids == NULL)
-            goto fail;
-    }
     fw->tokens = (double)fw->max_results;
     *out = fw;
     return WR_OK;
@@ -208,18 +196,20 @@ void wr_forward_notify_backlog(struct wr_forward *fw, uint64_t rows)
         fw->catching_up = true;
 }
 
-static void rewind_outbox(struct wr_forward *fw)
-{
-    memset(&fw->cursor, 0, sizeof(fw->cursor));
-    fw->n_carry = 0;
-    fw->catching_up = true;
-}
-
 static void release_slot(struct slot *s)
 {
     s->used = false;
+    s->batch = NULL;
     s->n = 0;
     s->generation++;
+}
+
+/* Hand a message's results back to the outbox: they are due again, oldest first. */
+static void give_back(struct wr_forward *fw, const struct wr_forward_io *io, struct slot *s)
+{
+    io->release(io->outbox, s->batch);
+    release_slot(s);
+    fw->catching_up = true;
 }
 
 static struct slot *free_slot(struct wr_forward *fw, uint32_t *index)
@@ -231,18 +221,6 @@ static struct slot *free_slot(struct wr_forward *fw, uint32_t *index)
         }
     }
     return NULL;
-}
-
-static bool in_flight(const struct wr_forward *fw, uint64_t id)
-{
-    for (uint32_t i = 0; i < fw->n_slots; i++) {
-        const struct slot *s = &fw->slots[i];
-
-        for (size_t j = 0; s->used && j < s->n; j++)
-            if (s->ids[j] == id)
-                return true;
-    }
-    return false;
 }
 
 static void refill_tokens(struct wr_forward *fw, uint64_t now_mono_ms)
@@ -258,45 +236,29 @@ static void refill_tokens(struct wr_forward *fw, uint64_t now_mono_ms)
 
 static bool batch_due(const struct wr_forward *fw, uint64_t now_mono_ms)
 {
-    if (fw->catching_up || fw->n_carry > 0)
+    if (fw->catching_up)
         return true;
     if (fw->pending >= fw->max_results)
         return true;
     return fw->pending > 0 && now_mono_ms - fw->pending_since_mono_ms >= fw->max_delay_ms;
 }
 
-/* Fill fw->rows up to want rows: the carried tail first, then the outbox. */
-static int fill_rows(struct wr_forward *fw, const struct wr_forward_io *io, size_t want,
-                     size_t *n_out)
+/* The oldest results due, up to want, into fw->results. */
+static int fill_results(struct wr_forward *fw, const struct wr_forward_io *io, size_t want,
+                        size_t *n_out)
 {
-    size_t n = fw->n_carry;
-    int rc;
+    size_t n = 0;
+    int rc = io->peek(io->outbox, fw->results, want, &n);
 
-    while (n < want) {
-        size_t got = 0;
-        size_t kept = n;
-
-        rc = io->read(io->ctx, &fw->cursor, fw->rows + n, want - n, &got);
-        if (rc != WR_OK) {
-            fw->n_carry = n; /* the cursor is past them: keep them for the next try */
-            return rc;
-        }
-        if (got == 0) {
-            fw->catching_up = false;
-            break;
-        }
-        /* After a rewind the outbox still holds rows of messages in flight. */
-        for (size_t i = n; i < n + got; i++)
-            if (!in_flight(fw, fw->rows[i].id))
-                fw->rows[kept++] = fw->rows[i];
-        n = kept;
-    }
-    fw->n_carry = 0;
-    *n_out = n;
+    if (rc != WR_OK)
+        return rc;
+    if (n < want)
+        fw->catching_up = false; /* the outbox has nothing more due */
+    *n_out = n > want ? want : n;
     return WR_OK;
 }
 
-/* Encode rows[0..n) until one does not fit; returns how many went in. */
+/* Encode results[0..n) until one does not fit; returns how many went in. */
 static size_t encode_batch(struct wr_forward *fw, size_t n, int64_t now_wall_ms, size_t *len)
 {
     struct wr_encoder enc;
@@ -307,7 +269,7 @@ static size_t encode_batch(struct wr_forward *fw, size_t n, int64_t now_wall_ms,
                             fw->seq, now_wall_ms) != WR_OK)
         return 0;
     for (; used < n; used++) {
-        const struct wr_result *r = &fw->rows[used].result;
+        const struct wr_result *r = &fw->results[used];
         struct wr_encode_stream unknown = {"unknown", 1u, NULL, 0, false};
         const struct wr_encode_stream *st =
             r->stream < fw->n_streams ? &fw->enc_streams[r->stream] : &unknown;
@@ -338,11 +300,13 @@ static int send_one(struct wr_forward *fw, const struct wr_forward_io *io, uint6
 {
     uint32_t index = 0;
     struct slot *s = free_slot(fw, &index);
+    struct wr_outbox_batch *batch = NULL;
     size_t want;
     size_t n = 0;
     size_t used;
     size_t len = 0;
     const char *payload;
+    uint32_t tag;
     int rc;
 
     if (s == NULL || !batch_due(fw, now_mono_ms) || fw->tokens < 1.0)
@@ -350,7 +314,7 @@ static int send_one(struct wr_forward *fw, const struct wr_forward_io *io, uint6
     want = fw->max_results;
     if ((double)want > fw->tokens)
         want = (size_t)fw->tokens;
-    rc = fill_rows(fw, io, want, &n);
+    rc = fill_results(fw, io, want, &n);
     if (rc != WR_OK)
         return rc;
     if (n == 0) {
@@ -361,10 +325,11 @@ static int send_one(struct wr_forward *fw, const struct wr_forward_io *io, uint6
     if (used == 0) {
         /* Cannot happen with max_bytes >= 1 KiB; guard against a config below that. */
         PLAT_ERROR(MOD, "a result does not fit upstream.batch.max_bytes; dropping it");
-        io->remove(io->ctx, &fw->rows[0].id, 1);
-        memmove(fw->rows, fw->rows + 1, (n - 1) * sizeof(*fw->rows));
-        fw->n_carry = n - 1;
-        return 0;
+        rc = io->mark_sent(io->outbox, 1, &batch);
+        if (rc == WR_OK)
+            rc = io->acknowledge(io->outbox, batch);
+        fw->catching_up = true;
+        return rc;
     }
     payload = fw->msg;
     if (fw->compressor != NULL) {
@@ -374,30 +339,31 @@ static int send_one(struct wr_forward *fw, const struct wr_forward_io *io, uint6
         rc = wr_compress(fw->compressor, fw->msg, len, fw->zmsg, fw->zmsg_cap, &zlen);
         if (rc != WR_OK) {
             PLAT_ERROR(MOD, "compressing a batch failed (%s)", wr_strerror(rc));
-            fw->n_carry = n;
+            fw->catching_up = true; /* nothing was marked sent: the same results go next time */
             return rc;
         }
         payload = fw->zmsg;
         len = zlen;
     }
-    rc = io->publish(io->ctx, fw->topic, payload, len,
-                     index | ((s->generation & GENERATION_MASK) << SLOT_BITS));
+    /* Marked before it goes, so the outbox never has a message out it does not know of. */
+    rc = io->mark_sent(io->outbox, used, &batch);
+    if (rc != WR_OK)
+        return rc;
+    tag = index | ((s->generation & GENERATION_MASK) << SLOT_BITS);
+    rc = io->publish(io->uplink, fw->topic, payload, len, tag);
     if (rc != WR_OK) {
-        fw->n_carry = n; /* keep them for the next try */
+        io->release(io->outbox, batch); /* the same results go next time */
+        fw->catching_up = true;
         fw->stats.messages_failed++;
         return rc == WR_E_FULL || rc == WR_E_STATE ? 0 : rc;
     }
     s->used = true;
+    s->batch = batch;
     s->n = used;
     s->sent_mono_ms = now_mono_ms;
-    for (size_t i = 0; i < used; i++) {
-        s->ids[i] = fw->rows[i].id;
-        if (!(s->ids[i] & WR_OUTBOX_MEMORY_ID_BIT) && s->ids[i] > fw->highest_published_id)
-            fw->highest_published_id = s->ids[i];
-    }
-    /* The tail that did not fit goes first in the next message. */
-    memmove(fw->rows, fw->rows + used, (n - used) * sizeof(*fw->rows));
-    fw->n_carry = n - used;
+    /* The tail that did not fit is due at once: it goes first in the next message. */
+    if (used < n)
+        fw->catching_up = true;
     fw->seq++;
     fw->tokens -= (double)used;
     fw->pending = fw->pending > used ? fw->pending - used : 0;
@@ -431,7 +397,7 @@ uint64_t wr_forward_next_due_ms(const struct wr_forward *fw, uint64_t now_mono_m
         slot_free = !fw->slots[i].used;
     if (!slot_free)
         return UINT64_MAX; /* an acknowledgement frees a slot; it wakes the caller */
-    if (!fw->catching_up && fw->n_carry == 0 && fw->pending == 0)
+    if (!fw->catching_up && fw->pending == 0)
         return UINT64_MAX;
     if (fw->tokens < 1.0) {
         missing = (1.0 - fw->tokens) * 1000.0 / (double)fw->resend_per_s;
@@ -456,45 +422,25 @@ int wr_forward_on_ack(struct wr_forward *fw, const struct wr_forward_io *io, uin
     if (!s->used || (s->generation & GENERATION_MASK) != tag >> SLOT_BITS)
         return WR_OK; /* an ack for a message already given up on */
     if (ok) {
-        rc = io->remove(io->ctx, s->ids, s->n);
+        rc = io->acknowledge(io->outbox, s->batch);
         fw->stats.results_acked += s->n;
         fw->stats.last_ack_latency_ms = now_mono_ms - s->sent_mono_ms;
+        release_slot(s);
     } else {
         fw->stats.messages_failed++;
-        rewind_outbox(fw);
+        give_back(fw, io, s);
     }
-    release_slot(s);
     return rc;
 }
 
-void wr_forward_on_disconnect(struct wr_forward *fw)
+void wr_forward_on_disconnect(struct wr_forward *fw, const struct wr_forward_io *io)
 {
-    if (fw == NULL)
+    if (fw == NULL || io == NULL)
         return;
     for (uint32_t i = 0; i < fw->n_slots; i++)
         if (fw->slots[i].used)
-            release_slot(&fw->slots[i]);
-    rewind_outbox(fw);
-}
-
-uint64_t wr_forward_held_floor(const struct wr_forward *fw)
-{
-    const uint64_t memory_bit = WR_OUTBOX_MEMORY_ID_BIT;
-    uint64_t floor;
-
-    if (fw == NULL)
-        return 0;
-    /* pos[0] is the outbox's store cursor (outbox.c): the last store id read. */
-    floor = fw->cursor.pos[0] > fw->highest_published_id ? fw->cursor.pos[0]
-                                                          : fw->highest_published_id;
-    for (uint32_t i = 0; i < fw->n_slots; i++)
-        for (size_t j = 0; fw->slots[i].used && j < fw->slots[i].n; j++)
-            if (!(fw->slots[i].ids[j] & memory_bit) && fw->slots[i].ids[j] > floor)
-                floor = fw->slots[i].ids[j];
-    for (size_t j = 0; j < fw->n_carry; j++)
-        if (!(fw->rows[j].id & memory_bit) && fw->rows[j].id > floor)
-            floor = fw->rows[j].id;
-    return floor;
+            give_back(fw, io, &fw->slots[i]);
+    fw->catching_up = true;
 }
 
 void wr_forward_get_stats(const struct wr_forward *fw, struct wr_forward_stats *stats)

@@ -12,44 +12,63 @@
  * The forwarder: takes results waiting in the outbox, batches them
  * (max results, max bytes, max delay) into upstream messages, publishes them
  * with at most max_inflight messages unacknowledged, and removes results
- * from the outbox only when their message is acknowledged. A failed publish
- * or a lost connection rewinds to the oldest unacknowledged result, so
- * upstream sees every result at least once and duplicates carry the same
+ * from the outbox only when their message is acknowledged. A failed publish,
+ * a failed message or a lost connection hands the message's results back to
+ * the outbox, which offers them again oldest first, so upstream sees every
+ * result at least once and duplicates carry the same
  * idempotency key. The backlog is sent at resend_per_s results per second at
  * most, so a fleet whose broker returns does not flood it.
  *
  * It does no I/O of its own: the outbox and the uplink come in through
- * struct wr_forward_io. Not thread-safe: call from the pipeline thread only.
+ * struct wr_forward_io, and the outbox alone decides which results are due. Not thread-safe: call
+ * from the pipeline thread only.
  */
 
 struct wr_forward;
 
-/** One result waiting in the outbox, with the outbox's id for it. */
-struct wr_forward_row {
-    uint64_t id;
-    struct wr_result result;
-};
-
-/** Position in the outbox, interpreted by the outbox only; all zero = its start. */
-struct wr_forward_cursor {
-    uint64_t pos[2];
-};
+/*
+ * What the forwarder sends from and through. Both are named here and defined
+ * by their implementers (agent/outbox.c, agent/uplink.c, or a test's fake),
+ * like coreMQTT's NetworkContext: a callback cannot be handed the wrong
+ * context, and the forwarder knows nothing of how the outbox identifies,
+ * orders or stores its results.
+ */
+struct wr_outbox;
+struct wr_outbox_batch; /* the results of one upstream message, owned by the outbox */
+struct wr_uplink;
 
 struct wr_forward_io {
-    /** Read up to max rows after *cursor, oldest first, advancing it; *n = 0 at the end. */
-    int (*read)(void *ctx, struct wr_forward_cursor *cursor, struct wr_forward_row *rows,
-                size_t max, size_t *n);
-    /** Remove acknowledged rows. */
-    int (*remove)(void *ctx, const uint64_t *ids, size_t n);
+    struct wr_outbox *outbox;
+    /**
+     * Copy up to max of the oldest results due for sending (neither in
+     * flight nor acknowledged) into out, oldest first; *n = 0 when none is
+     * due. Changes nothing: the next peek sees the same results until some
+     * are marked sent.
+     */
+    int (*peek)(struct wr_outbox *ob, struct wr_result *out, size_t max, size_t *n);
+    /**
+     * The first n results of the last peek go out in one message: they are
+     * in flight under *batch until acknowledge or release ends the handle.
+     */
+    int (*mark_sent)(struct wr_outbox *ob, size_t n, struct wr_outbox_batch **batch);
+    /** The batch's message was acknowledged: its results are done. Ends the handle. */
+    int (*acknowledge)(struct wr_outbox *ob, struct wr_outbox_batch *batch);
+    /**
+     * The batch's message was refused, failed or lost with the connection:
+     * its results are due again, before newer ones. Ends the handle.
+     */
+    void (*release)(struct wr_outbox *ob, struct wr_outbox_batch *batch);
+
+    struct wr_uplink *uplink;
     /** Publish a message; an acknowledgement for tag comes back via wr_forward_on_ack. */
-    int (*publish)(void *ctx, const char *topic, const void *payload, size_t len, uint32_t tag);
-    void *ctx;
+    int (*publish)(struct wr_uplink *up, const char *topic, const void *payload, size_t len,
+                   uint32_t tag);
 };
 
 struct wr_forward_params {
     const char *agent_id;
-    const char *topic;                /* expanded results topic */
-    const char *const *stream_names;  /* by stream index */
+    const char *topic;                 /* expanded results topic */
+    const char *const *stream_names;   /* by stream index */
     const unsigned *stream_aggregates; /* WR_AGG_* mask by stream index */
     size_t n_streams;
     uint32_t max_results;
@@ -69,7 +88,7 @@ struct wr_forward_params {
 
 struct wr_forward_stats {
     uint64_t messages_sent;
-    uint64_t results_sent;     /* including resends */
+    uint64_t results_sent; /* including resends */
     uint64_t results_acked;
     uint64_t messages_failed;
     uint32_t inflight_messages;
@@ -104,23 +123,13 @@ int wr_forward_pump(struct wr_forward *fw, const struct wr_forward_io *io, uint6
  */
 uint64_t wr_forward_next_due_ms(const struct wr_forward *fw, uint64_t now_mono_ms);
 
-/** The message with this tag was acknowledged (ok) or failed; removes its rows on ok. */
+/** The message with this tag was acknowledged (ok: its results are done) or failed (released). */
 int wr_forward_on_ack(struct wr_forward *fw, const struct wr_forward_io *io, uint32_t tag, bool ok,
                       uint64_t now_mono_ms);
 
-/** The connection was lost: forget in-flight messages and rewind to the oldest result. */
-void wr_forward_on_disconnect(struct wr_forward *fw);
+/** The connection was lost: release every message in flight (they are sent again). */
+void wr_forward_on_disconnect(struct wr_forward *fw, const struct wr_forward_io *io);
 
 void wr_forward_get_stats(const struct wr_forward *fw, struct wr_forward_stats *stats);
-
-/**
- * The highest outbox id (below WR_OUTBOX_MEMORY_ID_BIT) the forwarder holds:
- * read, in flight, carried to the next message, or ever published (a message
- * given up on at a disconnect may still have reached the broker). The storage
- * budget must not
- * roll up or drop rows at or below it, or upstream would get their events
- * twice (once as sent, once inside a coarser result).
- */
-uint64_t wr_forward_held_floor(const struct wr_forward *fw);
 
 #endif /* WR_FORWARD_H */

@@ -77,30 +77,6 @@ static void on_uplink_connection(struct wr_uplink_sink *sink, bool up)
     post_notice(sink->p, up ? NOTICE_UP : NOTICE_DOWN, 0, true);
 }
 
-/* The forwarder's publish: a copy into the uplink's mailbox, never a wait. */
-static int forward_publish(void *ctx, const char *topic, const void *payload, size_t len,
-                           uint32_t tag)
-{
-    struct wr_pipeline *p = ctx;
-
-    return p->deps.uplink_ops->publish(p->deps.uplink, topic, payload, len, tag);
-}
-
-static int forward_read(void *ctx, struct wr_forward_cursor *cursor, struct wr_forward_row *rows,
-                        size_t max, size_t *n)
-{
-    struct wr_pipeline *p = ctx;
-
-    return wr_outbox_read(p->outbox, cursor, rows, max, n);
-}
-
-static int forward_remove(void *ctx, const uint64_t *ids, size_t n)
-{
-    struct wr_pipeline *p = ctx;
-
-    return wr_outbox_remove(p->outbox, ids, n);
-}
-
 /* ---- window results -> outbox -------------------------------------------------------------- */
 
 static void flush_results(struct wr_pipeline *p, uint64_t now_mono_ms)
@@ -111,10 +87,6 @@ static void flush_results(struct wr_pipeline *p, uint64_t now_mono_ms)
     wr_forward_notify_appended(p->forward, p->n_results, now_mono_ms);
     wr_metrics_add(p->metrics, WR_C_RESULTS_EMITTED, p->n_results);
     p->n_results = 0;
-    /* The checkpoint runs the budget check too; appending is what grows the
-     * outbox, so a burst of results is brought back under budget at once. */
-    if (p->store != NULL && wr_store_bytes(p->store) > p->cfg->storage.max_bytes)
-        wr_outbox_enforce_budget(p->outbox, wr_forward_held_floor(p->forward));
 }
 
 static void on_window_result(void *ctx, const struct wr_result *r)
@@ -305,7 +277,7 @@ static void handle_notices(struct wr_pipeline *p)
             case NOTICE_UP:
                 break;
             case NOTICE_DOWN:
-                wr_forward_on_disconnect(p->forward);
+                wr_forward_on_disconnect(p->forward, &p->fio);
                 break;
             }
         }
@@ -363,7 +335,6 @@ static void run_due(struct wr_pipeline *p, const struct wr_now *now)
     if (mono >= p->next_checkpoint_mono_ms) {
         retry_store(p, mono);
         wr_pipeline__checkpoint(p);
-        wr_outbox_enforce_budget(p->outbox, wr_forward_held_floor(p->forward));
         p->next_checkpoint_mono_ms = mono + p->cfg->storage.checkpoint_interval_ms;
     }
     if (wr_pipeline__crash_snapshot_due(p, mono))
@@ -699,10 +670,14 @@ static int create_forward(struct wr_pipeline *p)
     fp.max_delay_ms = cfg->upstream.batch.max_delay_ms;
     fp.max_inflight = cfg->upstream.max_inflight;
     fp.resend_per_s = cfg->upstream.resend_per_s;
-    p->fio.read = forward_read;
-    p->fio.remove = forward_remove;
-    p->fio.publish = forward_publish;
-    p->fio.ctx = p;
+    p->fio.outbox = p->outbox;
+    p->fio.peek = wr_outbox_peek;
+    p->fio.mark_sent = wr_outbox_mark_sent;
+    p->fio.acknowledge = wr_outbox_acknowledge;
+    p->fio.release = wr_outbox_release;
+    /* The uplink's publish copies into its mailbox and never waits (see pipeline.h). */
+    p->fio.publish = p->deps.uplink_ops->publish;
+    p->fio.uplink = p->deps.uplink;
     return wr_forward_create(&fp, &p->forward);
 }
 
@@ -786,6 +761,7 @@ int wr_pipeline_create(const struct wr_config *cfg, const struct wr_pipeline_dep
     if (rc == WR_OK) {
         op.store = p->store;
         op.memory_capacity = MEMORY_OUTBOX_RESULTS;
+        op.max_bytes = cfg->storage.max_bytes;
         op.metrics = p->metrics;
         rc = wr_outbox_create(&op, &p->outbox);
     }

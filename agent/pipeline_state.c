@@ -45,8 +45,14 @@ void wr_pipeline__checkpoint(struct wr_pipeline *p)
         if (rc == WR_OK)
             rc = wr_store_set_sealed_before(p->store, s, floor_ms);
     }
+    /* Write-behind: what upstream has not acknowledged yet goes in this
+     * transaction, so no window is recorded as closed, or deleted by the
+     * retention floor, while its result exists only in memory. */
+    if (rc == WR_OK)
+        rc = wr_outbox_checkpoint_write(p->outbox);
     if (rc == WR_OK)
         rc = wr_store_checkpoint_commit(p->store);
+    wr_outbox_checkpoint_end(p->outbox, rc == WR_OK);
     if (rc != WR_OK) {
         static struct plat_log_limiter lim;
 

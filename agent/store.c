@@ -298,6 +298,7 @@ static void apply_delta(struct wr_store *st, const struct wr_store__delta *d)
     st->outbox_rows = add_signed(st->outbox_rows, d->outbox_rows);
     st->outbox_bytes = add_signed(st->outbox_bytes, d->outbox_bytes);
     st->stats.rows_written += d->rows_written;
+    st->stats.outbox_appended += d->outbox_appended;
 }
 
 static void add_delta(struct wr_store__delta *to, const struct wr_store__delta *d)
@@ -305,6 +306,7 @@ static void add_delta(struct wr_store__delta *to, const struct wr_store__delta *
     to->outbox_rows += d->outbox_rows;
     to->outbox_bytes += d->outbox_bytes;
     to->rows_written += d->rows_written;
+    to->outbox_appended += d->outbox_appended;
 }
 
 int wr_store__refresh_pages(struct wr_store *st)

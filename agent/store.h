@@ -208,6 +208,18 @@ struct wr_outbox_row {
  */
 int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results, size_t n);
 
+/** Would wr_store_outbox_append take this result (configured stream, terminated key)? */
+bool wr_store_outbox_accepts(const struct wr_store *st, const struct wr_result *r);
+
+/**
+ * As wr_store_outbox_append for n results given by pointer (borrowed), and
+ * ids[i] receives the outbox id of *results[i]. The ids are only valid once
+ * the transaction commits: inside an open checkpoint, they vanish with a
+ * rollback. Errors as wr_store_outbox_append (WR_E_INVAL also for NULL ids).
+ */
+int wr_store_outbox_append_ids(struct wr_store *st, const struct wr_result *const *results,
+                               size_t n, uint64_t *ids);
+
 /**
  * Read up to max rows with id > after_id, in increasing id order, into rows;
  * *n says how many. Rows whose aggregate cannot be decoded are skipped (and
@@ -306,6 +318,7 @@ int wr_store_sync(struct wr_store *st);
 
 struct wr_store_stats {
     uint64_t rows_written;   /* rows inserted, replaced or deleted by committed transactions */
+    uint64_t outbox_appended; /* outbox rows inserted by committed transactions */
     uint64_t transactions;   /* committed write transactions */
     uint64_t wal_syncs;      /* WAL checkpoints (durable points) */
     uint64_t write_failures; /* statements or commits that failed with a storage error */

@@ -66,6 +66,7 @@ struct wr_store__delta {
     int64_t outbox_rows;
     int64_t outbox_bytes;
     uint64_t rows_written;
+    uint64_t outbox_appended;
 };
 
 struct wr_store {

@@ -36,20 +36,28 @@ static int mark_window_closed(struct wr_store *st, const struct wr_result *r,
     return rc;
 }
 
-int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results, size_t n)
+/* results[i], or *ptrs[i] when the caller passed pointers. */
+static const struct wr_result *nth(const struct wr_result *results,
+                                   const struct wr_result *const *ptrs, size_t i)
+{
+    return ptrs != NULL ? ptrs[i] : &results[i];
+}
+
+static int append_rows(struct wr_store *st, const struct wr_result *results,
+                       const struct wr_result *const *ptrs, size_t n, uint64_t *ids)
 {
     struct wr_store__delta delta;
     sqlite3_stmt *stmt;
     bool joined = false;
     int rc;
 
-    if (st == NULL || (results == NULL && n > 0))
-        return WR_E_INVAL;
     /* Check the whole batch first: a bad result must not leave half a batch behind. */
-    for (size_t i = 0; i < n; i++)
-        if (results[i].stream >= st->n_cfg ||
-            memchr(results[i].key, '\0', sizeof(results[i].key)) == NULL)
+    for (size_t i = 0; i < n; i++) {
+        const struct wr_result *r = nth(results, ptrs, i);
+
+        if (r == NULL || r->stream >= st->n_cfg || memchr(r->key, '\0', sizeof(r->key)) == NULL)
             return WR_E_INVAL;
+    }
     if (n == 0)
         return WR_OK;
     if (st->txn == WR_STORE__TXN_FAILED)
@@ -63,7 +71,7 @@ int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results,
         return wr_store__finish(st, rc);
     stmt = st->stmt[STMT_OB_INSERT];
     for (size_t i = 0; i < n && rc == WR_OK; i++) {
-        const struct wr_result *r = &results[i];
+        const struct wr_result *r = nth(results, ptrs, i);
         unsigned char blob[WR_STORE__RESULT_BLOB_MAX];
         size_t key_len = strlen(r->key);
         size_t blob_len = wr_store__result_blob(r, blob);
@@ -77,9 +85,12 @@ int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results,
         sqlite3_bind_blob(stmt, 6, blob, (int)blob_len, SQLITE_STATIC);
         src = sqlite3_step(stmt);
         if (src == SQLITE_DONE) {
+            if (ids != NULL)
+                ids[i] = (uint64_t)sqlite3_last_insert_rowid(st->db);
             delta.outbox_rows++;
             delta.outbox_bytes += (int64_t)wr_store__row_bytes(key_len);
             delta.rows_written++;
+            delta.outbox_appended++;
         } else {
             rc = wr_store__fail(st, src, "appending results to the outbox");
         }
@@ -90,6 +101,27 @@ int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results,
     }
     rc = wr_store__unit_end(st, joined, &delta, rc);
     return wr_store__finish(st, rc);
+}
+
+bool wr_store_outbox_accepts(const struct wr_store *st, const struct wr_result *r)
+{
+    return st != NULL && r != NULL && r->stream < st->n_cfg &&
+           memchr(r->key, '\0', sizeof(r->key)) != NULL;
+}
+
+int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results, size_t n)
+{
+    if (st == NULL || (results == NULL && n > 0))
+        return WR_E_INVAL;
+    return append_rows(st, results, NULL, n, NULL);
+}
+
+int wr_store_outbox_append_ids(struct wr_store *st, const struct wr_result *const *results,
+                               size_t n, uint64_t *ids)
+{
+    if (st == NULL || ((results == NULL || ids == NULL) && n > 0))
+        return WR_E_INVAL;
+    return append_rows(st, NULL, results, n, ids);
 }
 
 int wr_store_outbox_read(struct wr_store *st, uint64_t after_id, struct wr_outbox_row *rows,

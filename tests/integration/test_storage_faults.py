@@ -87,10 +87,10 @@ class StorageFaultsTest(unittest.TestCase):
             second = ["b%d" % i for i in range(200)]
             publish_windows(local, "p2", second, 0)
             wait_for(lambda: arrived(collector, second), 30, "results with a full disk")
-            m = wait_for(lambda: (lambda m: m if m.get("windrow_results_unpersisted_total", 0) > 0
-                                  else None)(agent.metrics()), 10,
-                         "results counted as kept in memory")
-            self.assertGreater(m["windrow_store_write_failures_total"], 0)
+            # Write-behind: with the uplink healthy the results never needed the
+            # disk; the checkpoints that do are the ones failing, and counted.
+            wait_for(lambda: agent.metrics().get("windrow_store_write_failures_total", 0) > 0,
+                     10, "failed checkpoints counted")
 
             os.unlink(filler)
             third = ["c%d" % i for i in range(20)]

@@ -1,8 +1,10 @@
 /*
- * The forwarder against a fake struct wr_forward_io: an in-memory outbox
- * (rows ordered store ids first, then memory-bit ids, each read after its own
- * cursor position like agent/outbox.c) and a publish recorder that can fail on
- * demand. Every published message is parsed with cJSON and mapped back to the
+ * The forwarder against a fake struct wr_forward_io: this file defines its
+ * own struct wr_outbox (results in order, each in flight or due, offered
+ * oldest due first, as agent/outbox.h promises) and struct wr_uplink (a
+ * publish recorder that can fail on demand). The forwarder sees results and
+ * batch handles only; the test numbers its results and names the number in
+ * each key. Every published message is parsed with cJSON and mapped back to the
  * rows it carries, checking the idempotency ids against
  * wr_encode_idempotency_key. Time is passed explicitly; nothing sleeps.
  * Only the allocation-failure test routes plat allocations through cmocka's
@@ -20,7 +22,6 @@
 #include "agg.h"
 #include "encode.h"
 #include "forward.h"
-#include "outbox.h"
 #include "wr_error.h"
 
 #define AGENT "gw-7"
@@ -28,7 +29,6 @@
 #define T_MONO UINT64_C(10000)
 #define T_WALL INT64_C(1700000000000)
 #define WIN_START INT64_C(1699999800000)
-#define MEM WR_OUTBOX_MEMORY_ID_BIT
 
 static const char *const stream_names[] = {"temp", "humidity"};
 static const unsigned stream_aggs[] = {
@@ -45,19 +45,44 @@ struct pub {
     bool acked; /* the test has sent its ack (either way) */
 };
 
-struct fake {
-    struct wr_forward_row *rows; /* store ids ascending, then memory ids ascending */
+struct fake_row {
+    uint64_t id;
+    bool in_flight;
+    struct wr_result result;
+};
+
+struct wr_outbox_batch {
+    uint64_t ids[1024];
+    size_t n;
+    bool in_use;
+    struct wr_outbox_batch *next; /* every batch ever made, for teardown */
+};
+
+/* The fake outbox. */
+struct wr_outbox {
+    struct fake_row *rows; /* ids ascending */
     size_t n_rows;
     size_t cap_rows;
-    uint64_t next_store_id;
-    uint64_t next_mem_id;
+    uint64_t next_id;
     unsigned key_pad; /* 0: short keys; else keys padded by (id * 7) % key_pad characters */
 
-    size_t read_chunk; /* at most this many rows per read call; 0 = as many as asked */
     long read_calls;
-    long read_fail_at; /* fail this read call (1-based); 0 = never */
+    long read_fail_at; /* fail this peek call (1-based); 0 = never */
     int read_fail_rc;
+    uint64_t peeked[1024];
+    size_t n_peeked;
+    size_t in_flight;
+    struct wr_outbox_batch *batches;
 
+    uint64_t *removed;
+    size_t n_removed;
+    size_t cap_removed;
+    long remove_calls; /* acknowledge calls */
+    long release_calls;
+};
+
+/* The fake uplink. */
+struct wr_uplink {
     struct pub *pubs;
     size_t n_pubs;
     size_t cap_pubs;
@@ -66,33 +91,33 @@ struct fake {
     int publish_fail_times;
     long publish_calls;
     uint32_t last_tag;
+};
 
-    uint64_t *removed;
-    size_t n_removed;
-    size_t cap_removed;
-    long remove_calls;
+/* Both fakes together, as the tests look at them. */
+struct fake {
+    struct wr_outbox ob;
+    struct wr_uplink up;
 };
 
 static struct wr_result make_result(uint64_t id, unsigned key_pad)
 {
     struct wr_result r;
-    uint64_t low = id & ~MEM;
-    unsigned pad = key_pad > 0 ? (unsigned)((low * 7u) % key_pad) : 0;
+    unsigned pad = key_pad > 0 ? (unsigned)((id * 7u) % key_pad) : 0;
     int n;
 
     memset(&r, 0, sizeof(r));
-    r.stream = (uint16_t)(low % 2u);
+    r.stream = (uint16_t)(id % 2u);
     r.size_s = 60;
-    r.start_ms = WIN_START + (int64_t)(low % 1000u) * 60000;
-    r.revision = (uint32_t)(low % 3u);
-    /* The key names the full id so a message can be mapped back to its rows. */
+    r.start_ms = WIN_START + (int64_t)(id % 1000u) * 60000;
+    r.revision = (uint32_t)(id % 3u);
+    /* The key names the number so a message can be mapped back to its results. */
     n = snprintf(r.key, sizeof(r.key), "r%" PRIu64 "-", id);
     for (unsigned i = 0; i < pad && (size_t)n + 1 < sizeof(r.key); i++)
         r.key[n++] = (char)('a' + (char)(i % 26u));
     r.key[n] = '\0';
     wr_agg_init(&r.agg);
-    wr_agg_add(&r.agg, (double)low * 0.5 + 0.1, r.start_ms + 1000);
-    wr_agg_add(&r.agg, (double)low / 3.0, r.start_ms + 2000);
+    wr_agg_add(&r.agg, (double)id * 0.5 + 0.1, r.start_ms + 1000);
+    wr_agg_add(&r.agg, (double)id / 3.0, r.start_ms + 2000);
     return r;
 }
 
@@ -102,95 +127,126 @@ static uint64_t id_of_key(const char *key)
     return strtoull(key + 1, NULL, 10);
 }
 
-static void fake_add(struct fake *f, uint64_t id)
+static void fake_add(struct wr_outbox *ob, size_t n)
 {
-    size_t at = f->n_rows;
-
-    if (f->n_rows == f->cap_rows) {
-        f->cap_rows = f->cap_rows == 0 ? 64 : f->cap_rows * 2;
-        f->rows = realloc(f->rows, f->cap_rows * sizeof(*f->rows));
-        assert_non_null(f->rows);
+    for (size_t i = 0; i < n; i++) {
+        if (ob->n_rows == ob->cap_rows) {
+            ob->cap_rows = ob->cap_rows == 0 ? 64 : ob->cap_rows * 2;
+            ob->rows = realloc(ob->rows, ob->cap_rows * sizeof(*ob->rows));
+            assert_non_null(ob->rows);
+        }
+        ob->rows[ob->n_rows].id = ++ob->next_id;
+        ob->rows[ob->n_rows].in_flight = false;
+        ob->rows[ob->n_rows].result = make_result(ob->next_id, ob->key_pad);
+        ob->n_rows++;
     }
-    /* Store rows go before memory rows, as agent/outbox.c reads them. */
-    if (!(id & MEM))
-        for (at = 0; at < f->n_rows && !(f->rows[at].id & MEM); at++)
-            ;
-    memmove(f->rows + at + 1, f->rows + at, (f->n_rows - at) * sizeof(*f->rows));
-    f->rows[at].id = id;
-    f->rows[at].result = make_result(id, f->key_pad);
-    f->n_rows++;
 }
 
-static void fake_add_store(struct fake *f, size_t n)
+static struct fake_row *fake_find(struct wr_outbox *ob, uint64_t id)
 {
-    for (size_t i = 0; i < n; i++)
-        fake_add(f, ++f->next_store_id);
+    for (size_t i = 0; i < ob->n_rows; i++)
+        if (ob->rows[i].id == id)
+            return &ob->rows[i];
+    return NULL;
 }
 
-static void fake_add_mem(struct fake *f, size_t n)
+static bool fake_has(struct wr_outbox *ob, uint64_t id)
 {
-    for (size_t i = 0; i < n; i++)
-        fake_add(f, ++f->next_mem_id | MEM);
+    return fake_find(ob, id) != NULL;
 }
 
-static bool fake_has(const struct fake *f, uint64_t id)
+static int fake_peek(struct wr_outbox *ob, struct wr_result *out, size_t max, size_t *n)
 {
-    for (size_t i = 0; i < f->n_rows; i++)
-        if (f->rows[i].id == id)
-            return true;
-    return false;
-}
-
-static int fake_read(void *ctx, struct wr_forward_cursor *cursor, struct wr_forward_row *rows,
-                     size_t max, size_t *n)
-{
-    struct fake *f = ctx;
     size_t got = 0;
 
-    f->read_calls++;
-    if (f->read_fail_at > 0 && f->read_calls == f->read_fail_at)
-        return f->read_fail_rc;
-    if (f->read_chunk > 0 && max > f->read_chunk)
-        max = f->read_chunk;
-    /* pos[0]: last store id read; pos[1]: last memory id read, without the bit. */
-    for (size_t i = 0; i < f->n_rows && got < max; i++) {
-        uint64_t id = f->rows[i].id;
-        uint64_t *pos = (id & MEM) ? &cursor->pos[1] : &cursor->pos[0];
-
-        if ((id & ~MEM) <= *pos)
+    ob->read_calls++;
+    ob->n_peeked = 0;
+    if (ob->read_fail_at > 0 && ob->read_calls == ob->read_fail_at)
+        return ob->read_fail_rc;
+    for (size_t i = 0; i < ob->n_rows && got < max; i++) {
+        if (ob->rows[i].in_flight)
             continue;
-        rows[got++] = f->rows[i];
-        *pos = id & ~MEM;
+        assert_true(got < 1024);
+        out[got] = ob->rows[i].result;
+        ob->peeked[got++] = ob->rows[i].id;
     }
+    ob->n_peeked = got;
     *n = got;
     return WR_OK;
 }
 
-static int fake_remove(void *ctx, const uint64_t *ids, size_t n)
+static int fake_mark_sent(struct wr_outbox *ob, size_t n, struct wr_outbox_batch **batch)
 {
-    struct fake *f = ctx;
+    struct wr_outbox_batch *b;
 
-    f->remove_calls++;
-    for (size_t i = 0; i < n; i++) {
-        size_t kept = 0;
-
-        if (f->n_removed == f->cap_removed) {
-            f->cap_removed = f->cap_removed == 0 ? 64 : f->cap_removed * 2;
-            f->removed = realloc(f->removed, f->cap_removed * sizeof(*f->removed));
-            assert_non_null(f->removed);
-        }
-        f->removed[f->n_removed++] = ids[i];
-        for (size_t j = 0; j < f->n_rows; j++)
-            if (f->rows[j].id != ids[i])
-                f->rows[kept++] = f->rows[j];
-        f->n_rows = kept;
+    /* The contract: at most what the last peek offered, right after it. */
+    assert_true(n > 0 && n <= ob->n_peeked);
+    for (b = ob->batches; b != NULL && b->in_use; b = b->next)
+        ;
+    if (b == NULL) {
+        b = calloc(1, sizeof(*b));
+        assert_non_null(b);
+        b->next = ob->batches;
+        ob->batches = b;
     }
+    for (size_t i = 0; i < n; i++) {
+        struct fake_row *r = fake_find(ob, ob->peeked[i]);
+
+        assert_non_null(r);
+        assert_false(r->in_flight);
+        r->in_flight = true;
+        b->ids[i] = ob->peeked[i];
+    }
+    b->n = n;
+    b->in_use = true;
+    ob->in_flight += n;
+    ob->n_peeked = 0;
+    *batch = b;
     return WR_OK;
 }
 
-static int fake_publish(void *ctx, const char *topic, const void *payload, size_t len, uint32_t tag)
+static int fake_acknowledge(struct wr_outbox *ob, struct wr_outbox_batch *b)
 {
-    struct fake *f = ctx;
+    assert_true(b->in_use);
+    ob->remove_calls++;
+    for (size_t i = 0; i < b->n; i++) {
+        size_t kept = 0;
+
+        if (ob->n_removed == ob->cap_removed) {
+            ob->cap_removed = ob->cap_removed == 0 ? 64 : ob->cap_removed * 2;
+            ob->removed = realloc(ob->removed, ob->cap_removed * sizeof(*ob->removed));
+            assert_non_null(ob->removed);
+        }
+        ob->removed[ob->n_removed++] = b->ids[i];
+        for (size_t j = 0; j < ob->n_rows; j++)
+            if (ob->rows[j].id != b->ids[i])
+                ob->rows[kept++] = ob->rows[j];
+        ob->n_rows = kept;
+    }
+    ob->in_flight -= b->n;
+    b->in_use = false;
+    ob->n_peeked = 0;
+    return WR_OK;
+}
+
+static void fake_release(struct wr_outbox *ob, struct wr_outbox_batch *b)
+{
+    assert_true(b->in_use);
+    ob->release_calls++;
+    for (size_t i = 0; i < b->n; i++) {
+        struct fake_row *r = fake_find(ob, b->ids[i]);
+
+        assert_non_null(r);
+        r->in_flight = false;
+    }
+    ob->in_flight -= b->n;
+    b->in_use = false;
+    ob->n_peeked = 0;
+}
+
+static int fake_publish(struct wr_uplink *f, const char *topic, const void *payload, size_t len,
+                        uint32_t tag)
+{
     struct pub *p;
     int rc = WR_OK;
 
@@ -233,11 +289,14 @@ static int setup(void **state)
 
     if (fx == NULL)
         return -1;
-    fx->f.record_payloads = true;
-    fx->io.read = fake_read;
-    fx->io.remove = fake_remove;
+    fx->f.up.record_payloads = true;
+    fx->io.outbox = &fx->f.ob;
+    fx->io.peek = fake_peek;
+    fx->io.mark_sent = fake_mark_sent;
+    fx->io.acknowledge = fake_acknowledge;
+    fx->io.release = fake_release;
+    fx->io.uplink = &fx->f.up;
     fx->io.publish = fake_publish;
-    fx->io.ctx = &fx->f;
     fx->p.agent_id = AGENT;
     fx->p.topic = TOPIC;
     fx->p.stream_names = stream_names;
@@ -257,11 +316,17 @@ static int teardown(void **state)
     struct fixture *fx = *state;
 
     wr_forward_destroy(fx->fw);
-    for (size_t i = 0; i < fx->f.n_pubs; i++)
-        free(fx->f.pubs[i].payload);
-    free(fx->f.pubs);
-    free(fx->f.rows);
-    free(fx->f.removed);
+    for (size_t i = 0; i < fx->f.up.n_pubs; i++)
+        free(fx->f.up.pubs[i].payload);
+    while (fx->f.ob.batches != NULL) {
+        struct wr_outbox_batch *next = fx->f.ob.batches->next;
+
+        free(fx->f.ob.batches);
+        fx->f.ob.batches = next;
+    }
+    free(fx->f.up.pubs);
+    free(fx->f.ob.rows);
+    free(fx->f.ob.removed);
     free(fx);
     return 0;
 }
@@ -276,9 +341,9 @@ static void create_fw(struct fixture *fx)
 
     assert_int_equal(wr_forward_create(&fx->p, &fx->fw), WR_OK);
     assert_non_null(fx->fw);
-    calls = fx->f.publish_calls;
+    calls = fx->f.up.publish_calls;
     assert_int_equal(wr_forward_pump(fx->fw, &fx->io, T_MONO - 1000, T_WALL), 0);
-    assert_int_equal(fx->f.publish_calls, calls);
+    assert_int_equal(fx->f.up.publish_calls, calls);
 }
 
 static int pump(struct fixture *fx, uint64_t now)
@@ -355,7 +420,7 @@ static size_t msg_ids(const struct fixture *fx, const struct pub *p, uint64_t *i
         {
             const char *key = json_str(r, "key");
             uint64_t id = id_of_key(key);
-            struct wr_result want = make_result(id, fx->f.key_pad);
+            struct wr_result want = make_result(id, fx->f.ob.key_pad);
             char idem[17];
 
             assert_string_equal(key, want.key);
@@ -380,9 +445,9 @@ static size_t sent_ids(const struct fixture *fx, size_t from, uint64_t *ids, siz
 {
     size_t n = 0;
 
-    for (size_t i = from; i < fx->f.n_pubs; i++)
-        if (fx->f.pubs[i].rc == WR_OK)
-            n += msg_ids(fx, &fx->f.pubs[i], ids + n, max - n, NULL, NULL);
+    for (size_t i = from; i < fx->f.up.n_pubs; i++)
+        if (fx->f.up.pubs[i].rc == WR_OK)
+            n += msg_ids(fx, &fx->f.up.pubs[i], ids + n, max - n, NULL, NULL);
     return n;
 }
 
@@ -391,8 +456,8 @@ static size_t n_ok_pubs(const struct fixture *fx, size_t from)
 {
     size_t n = 0;
 
-    for (size_t i = from; i < fx->f.n_pubs; i++)
-        n += fx->f.pubs[i].rc == WR_OK ? 1u : 0u;
+    for (size_t i = from; i < fx->f.up.n_pubs; i++)
+        n += fx->f.up.pubs[i].rc == WR_OK ? 1u : 0u;
     return n;
 }
 
@@ -406,8 +471,8 @@ static void assert_ids_range(const uint64_t *ids, size_t n, uint64_t first, uint
 /* Ack every published message not yet acked. */
 static void ack_all(struct fixture *fx, bool ok, uint64_t now)
 {
-    for (size_t i = 0; i < fx->f.n_pubs; i++) {
-        struct pub *p = &fx->f.pubs[i];
+    for (size_t i = 0; i < fx->f.up.n_pubs; i++) {
+        struct pub *p = &fx->f.up.pubs[i];
 
         if (p->rc == WR_OK && !p->acked) {
             p->acked = true;
@@ -418,7 +483,7 @@ static void ack_all(struct fixture *fx, bool ok, uint64_t now)
 
 static void ack_one(struct fixture *fx, size_t i, bool ok, uint64_t now)
 {
-    struct pub *p = &fx->f.pubs[i];
+    struct pub *p = &fx->f.up.pubs[i];
 
     assert_int_equal(p->rc, WR_OK);
     assert_false(p->acked);
@@ -478,13 +543,13 @@ static void test_forward_null_arguments(void **state)
     assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, 4, true, T_MONO), WR_E_INVAL);
     /* An ack for a slot with nothing in flight is ignored. */
     assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, 0, true, T_MONO), WR_OK);
-    assert_int_equal(fx->f.remove_calls, 0);
+    assert_int_equal(fx->f.ob.remove_calls, 0);
     wr_forward_notify_appended(NULL, 1, T_MONO);
     wr_forward_notify_backlog(NULL, 1);
-    wr_forward_on_disconnect(NULL);
+    wr_forward_on_disconnect(NULL, &fx->io);
+    wr_forward_on_disconnect(fx->fw, NULL);
     wr_forward_get_stats(NULL, &s);
     wr_forward_get_stats(fx->fw, NULL);
-    assert_int_equal(wr_forward_held_floor(NULL), 0);
     s = stats_of(fx);
     assert_int_equal(s.messages_sent, 0);
     assert_int_equal(s.inflight_messages, 0);
@@ -509,11 +574,11 @@ static void test_forward_create_alloc_failure(void **state)
         assert_null(fw);
     }
     wr_test_alloc_fail_at(0);
-    /* agent, topic, 2 arrays, 2 names, slots, rows, msg and 3 id arrays at least. */
-    assert_true(n > 12);
+    /* agent, topic, 2 arrays, 2 names, slots, results and msg at least. */
+    assert_true(n > 9);
     /* The forwarder built on the last try works. */
     fx->fw = fw;
-    fake_add_store(&fx->f, 3);
+    fake_add(&fx->f.ob, 3);
     wr_forward_notify_backlog(fx->fw, 3);
     assert_int_equal(pump(fx, T_MONO), 1);
     wr_forward_destroy(fw);
@@ -529,20 +594,20 @@ static void test_forward_waits_for_max_delay(void **state)
     uint64_t ids[16];
 
     create_fw(fx);
-    fake_add_store(&fx->f, 3);
+    fake_add(&fx->f.ob, 3);
     wr_forward_notify_appended(fx->fw, 3, T_MONO);
     assert_int_equal(pump(fx, T_MONO), 0);
     assert_int_equal(pump(fx, T_MONO + 999), 0);
-    assert_int_equal(fx->f.publish_calls, 0);
+    assert_int_equal(fx->f.up.publish_calls, 0);
     /* More results, later: the clock runs from the first one, not the last. */
-    fake_add_store(&fx->f, 2);
+    fake_add(&fx->f.ob, 2);
     wr_forward_notify_appended(fx->fw, 2, T_MONO + 500);
     assert_int_equal(pump(fx, T_MONO + 999), 0);
     assert_int_equal(pump(fx, T_MONO + 1000), 1);
     assert_ids_range(ids, sent_ids(fx, 0, ids, 16), 1, 5);
     /* Nothing pending: more pumps send nothing. */
     assert_int_equal(pump(fx, T_MONO + 5000), 0);
-    assert_int_equal(fx->f.publish_calls, 1);
+    assert_int_equal(fx->f.up.publish_calls, 1);
 }
 
 static void test_forward_zero_delay_sends_at_once(void **state)
@@ -553,7 +618,7 @@ static void test_forward_zero_delay_sends_at_once(void **state)
     fx->p.max_delay_ms = 0;
     create_fw(fx);
     assert_int_equal(pump(fx, T_MONO), 0);
-    fake_add_store(&fx->f, 1);
+    fake_add(&fx->f.ob, 1);
     wr_forward_notify_appended(fx->fw, 1, T_MONO);
     assert_int_equal(pump(fx, T_MONO), 1);
     assert_ids_range(ids, sent_ids(fx, 0, ids, 4), 1, 1);
@@ -568,23 +633,23 @@ static void test_forward_max_results_sends_before_delay_and_splits(void **state)
 
     fx->p.max_results = 5;
     create_fw(fx);
-    fake_add_store(&fx->f, 12);
+    fake_add(&fx->f.ob, 12);
     wr_forward_notify_appended(fx->fw, 12, T_MONO);
     /* Two full batches go at once; the 2 left over wait for max_delay. */
     assert_int_equal(pump(fx, T_MONO), 2);
-    n = msg_ids(fx, &fx->f.pubs[0], ids, 32, &seq, NULL);
+    n = msg_ids(fx, &fx->f.up.pubs[0], ids, 32, &seq, NULL);
     assert_ids_range(ids, n, 1, 5);
     assert_int_equal(seq, 0);
-    n = msg_ids(fx, &fx->f.pubs[1], ids, 32, &seq, NULL);
+    n = msg_ids(fx, &fx->f.up.pubs[1], ids, 32, &seq, NULL);
     assert_ids_range(ids, n, 6, 10);
     assert_int_equal(seq, 1);
     assert_int_equal(pump(fx, T_MONO + 999), 0);
     assert_int_equal(pump(fx, T_MONO + 1000), 1);
-    n = msg_ids(fx, &fx->f.pubs[2], ids, 32, &seq, NULL);
+    n = msg_ids(fx, &fx->f.up.pubs[2], ids, 32, &seq, NULL);
     assert_ids_range(ids, n, 11, 12);
     assert_int_equal(seq, 2);
     /* Exactly max_results appended: sent at once, no waiting. */
-    fake_add_store(&fx->f, 5);
+    fake_add(&fx->f.ob, 5);
     wr_forward_notify_appended(fx->fw, 5, T_MONO + 2000);
     assert_int_equal(pump(fx, T_MONO + 2000), 1);
     assert_ids_range(ids, sent_ids(fx, 3, ids, 32), 13, 17);
@@ -599,7 +664,7 @@ static void test_forward_notify_backlog_sends_without_waiting(void **state)
     fx->p.max_delay_ms = 60000;
     create_fw(fx);
     /* Rows found in the outbox at start: not notified as appended, nothing is due. */
-    fake_add_store(&fx->f, 10);
+    fake_add(&fx->f.ob, 10);
     assert_int_equal(pump(fx, T_MONO), 0);
     wr_forward_notify_backlog(fx->fw, 0);
     assert_int_equal(pump(fx, T_MONO), 0);
@@ -609,7 +674,7 @@ static void test_forward_notify_backlog_sends_without_waiting(void **state)
     assert_ids_range(ids, sent_ids(fx, 0, ids, 64), 1, 10);
     /* Caught up: a fresh result waits for max_delay again. */
     ack_all(fx, true, T_MONO + 1);
-    fake_add_store(&fx->f, 1);
+    fake_add(&fx->f.ob, 1);
     wr_forward_notify_appended(fx->fw, 1, T_MONO + 1);
     assert_int_equal(pump(fx, T_MONO + 2), 0);
     assert_int_equal(pump(fx, T_MONO + 60001), 1);
@@ -629,9 +694,9 @@ static void test_forward_max_bytes_splits_batches(void **state)
     fx->p.max_bytes = 700;
     fx->p.max_results = 50;
     fx->p.max_inflight = 100;
-    fx->f.key_pad = 40;
+    fx->f.ob.key_pad = 40;
     create_fw(fx);
-    fake_add_store(&fx->f, 60);
+    fake_add(&fx->f.ob, 60);
     wr_forward_notify_backlog(fx->fw, 60);
     sent = pump(fx, T_MONO);
     assert_true(sent > 10);
@@ -639,25 +704,25 @@ static void test_forward_max_bytes_splits_batches(void **state)
     total = sent_ids(fx, 0, ids, 256);
     assert_ids_range(ids, total, 1, 60);
     /* Greedy: each message but the last is full, i.e. its successor's first row did not fit. */
-    for (size_t i = 0; i + 1 < fx->f.n_pubs; i++) {
+    for (size_t i = 0; i + 1 < fx->f.up.n_pubs; i++) {
         struct wr_encoder enc;
         char buf[701];
         uint64_t seq = 0;
         int64_t sent_ms = 0;
-        size_t n = msg_ids(fx, &fx->f.pubs[i], msg, 64, &seq, &sent_ms);
+        size_t n = msg_ids(fx, &fx->f.up.pubs[i], msg, 64, &seq, &sent_ms);
         struct wr_result r;
 
         assert_int_equal(seq, i);
         assert_true(n < 50);
-        msg_ids(fx, &fx->f.pubs[i + 1], next, 64, NULL, NULL);
+        msg_ids(fx, &fx->f.up.pubs[i + 1], next, 64, NULL, NULL);
         assert_int_equal(next[0], msg[n - 1] + 1);
         assert_int_equal(wr_encoder_begin(&enc, buf, sizeof(buf), AGENT, seq, sent_ms), WR_OK);
         for (size_t j = 0; j < n; j++) {
-            r = make_result(msg[j], fx->f.key_pad);
+            r = make_result(msg[j], fx->f.ob.key_pad);
             assert_int_equal(
                 wr_encoder_add(&enc, stream_names[r.stream], stream_aggs[r.stream], &r), WR_OK);
         }
-        r = make_result(next[0], fx->f.key_pad);
+        r = make_result(next[0], fx->f.ob.key_pad);
         assert_int_equal(wr_encoder_add(&enc, stream_names[r.stream], stream_aggs[r.stream], &r),
                          WR_E_TOOBIG);
     }
@@ -682,11 +747,13 @@ static void test_forward_max_bytes_exact_boundary(void **state)
 
     fx->p.max_bytes = (uint32_t)len;
     create_fw(fx);
-    fake_add_store(&fx->f, 2);
+    fake_add(&fx->f.ob, 2);
     wr_forward_notify_backlog(fx->fw, 2);
     assert_int_equal(pump(fx, T_MONO), 1);
-    assert_int_equal(fx->f.pubs[0].len, len);
-    assert_memory_equal(fx->f.pubs[0].payload, buf, len);
+    assert_int_equal(fx->f.up.pubs[0].len, len);
+    assert_memory_equal(fx->f.up.pubs[0].payload, buf, len);
+    /* Hand the message back before the forwarder goes, as a lost connection would. */
+    wr_forward_on_disconnect(fx->fw, &fx->io);
     wr_forward_destroy(fx->fw);
     fx->fw = NULL;
 
@@ -694,9 +761,9 @@ static void test_forward_max_bytes_exact_boundary(void **state)
     create_fw(fx);
     wr_forward_notify_backlog(fx->fw, 2);
     assert_int_equal(pump(fx, T_MONO), 2);
-    assert_int_equal(msg_ids(fx, &fx->f.pubs[1], ids, 4, NULL, NULL), 1);
+    assert_int_equal(msg_ids(fx, &fx->f.up.pubs[1], ids, 4, NULL, NULL), 1);
     assert_int_equal(ids[0], 1);
-    assert_int_equal(msg_ids(fx, &fx->f.pubs[2], ids, 4, NULL, NULL), 1);
+    assert_int_equal(msg_ids(fx, &fx->f.up.pubs[2], ids, 4, NULL, NULL), 1);
     assert_int_equal(ids[0], 2);
 }
 
@@ -710,27 +777,27 @@ static void test_forward_carried_rows_go_first(void **state)
     fx->p.max_bytes = 700;
     fx->p.max_results = 8;
     fx->p.max_inflight = 1;
-    fx->f.key_pad = 40;
+    fx->f.ob.key_pad = 40;
     create_fw(fx);
-    fake_add_store(&fx->f, 8);
+    fake_add(&fx->f.ob, 8);
     wr_forward_notify_appended(fx->fw, 8, T_MONO);
     assert_int_equal(pump(fx, T_MONO), 1);
-    n = msg_ids(fx, &fx->f.pubs[0], ids, 64, NULL, NULL);
+    n = msg_ids(fx, &fx->f.up.pubs[0], ids, 64, NULL, NULL);
     assert_true(n < 8);
     assert_ids_range(ids, n, 1, n);
     /* The slot is busy; the carried tail waits, and more rows arrive behind it. */
-    fake_add_store(&fx->f, 3);
+    fake_add(&fx->f.ob, 3);
     wr_forward_notify_appended(fx->fw, 3, T_MONO + 1);
     assert_int_equal(pump(fx, T_MONO + 2), 0);
-    assert_true(wr_forward_held_floor(fx->fw) >= 8);
-    for (int round = 0; round < 20 && fx->f.n_rows > 0; round++) {
+    assert_int_equal(fx->f.ob.in_flight, n);
+    for (int round = 0; round < 20 && fx->f.ob.n_rows > 0; round++) {
         ack_all(fx, true, T_MONO + 3);
         (void)pump(fx, T_MONO + 3 + 1000);
     }
     ack_all(fx, true, T_MONO + 5000);
-    assert_int_equal(fx->f.n_rows, 0);
+    assert_int_equal(fx->f.ob.n_rows, 0);
     assert_ids_range(ids, sent_ids(fx, 0, ids, 64), 1, 11);
-    assert_ids_range(fx->f.removed, fx->f.n_removed, 1, 11);
+    assert_ids_range(fx->f.ob.removed, fx->f.ob.n_removed, 1, 11);
 }
 
 /* ---- in flight and acknowledgements --------------------------------------------------------- */
@@ -743,12 +810,12 @@ static void test_forward_max_inflight_caps_unacked(void **state)
     fx->p.max_results = 3;
     fx->p.max_inflight = 2;
     create_fw(fx);
-    fake_add_store(&fx->f, 20);
+    fake_add(&fx->f.ob, 20);
     wr_forward_notify_backlog(fx->fw, 20);
     assert_int_equal(pump(fx, T_MONO), 2);
     assert_int_equal(stats_of(fx).inflight_messages, 2);
     assert_int_equal(pump(fx, T_MONO + 10000), 0);
-    assert_int_equal(fx->f.publish_calls, 2);
+    assert_int_equal(fx->f.up.publish_calls, 2);
     ack_one(fx, 1, true, T_MONO + 10);
     assert_int_equal(stats_of(fx).inflight_messages, 1);
     assert_int_equal(pump(fx, T_MONO + 20), 1);
@@ -756,7 +823,7 @@ static void test_forward_max_inflight_caps_unacked(void **state)
     assert_int_equal(pump(fx, T_MONO + 30), 0);
     assert_ids_range(ids, sent_ids(fx, 0, ids, 64), 1, 9);
     /* Tags of messages in flight at the same time differ. */
-    assert_int_not_equal(fx->f.pubs[0].tag, fx->f.pubs[2].tag);
+    assert_int_not_equal(fx->f.up.pubs[0].tag, fx->f.up.pubs[2].tag);
 }
 
 static void test_forward_ack_removes_exactly_its_rows(void **state)
@@ -767,28 +834,28 @@ static void test_forward_ack_removes_exactly_its_rows(void **state)
     fx->p.max_results = 3;
     fx->p.max_inflight = 3;
     create_fw(fx);
-    fake_add_store(&fx->f, 9);
+    fake_add(&fx->f.ob, 9);
     wr_forward_notify_backlog(fx->fw, 9);
     assert_int_equal(pump(fx, T_MONO), 3);
     /* Out of order: the middle message first. */
     ack_one(fx, 1, true, T_MONO + 42);
-    assert_int_equal(fx->f.remove_calls, 1);
-    assert_ids_range(fx->f.removed, fx->f.n_removed, 4, 6);
-    assert_int_equal(fx->f.n_rows, 6);
-    assert_true(fake_has(&fx->f, 3) && fake_has(&fx->f, 7));
+    assert_int_equal(fx->f.ob.remove_calls, 1);
+    assert_ids_range(fx->f.ob.removed, fx->f.ob.n_removed, 4, 6);
+    assert_int_equal(fx->f.ob.n_rows, 6);
+    assert_true(fake_has(&fx->f.ob, 3) && fake_has(&fx->f.ob, 7));
     s = stats_of(fx);
     assert_int_equal(s.results_acked, 3);
     assert_int_equal(s.last_ack_latency_ms, 42);
     assert_int_equal(s.inflight_messages, 2);
     /* The same ack again (a duplicate PUBACK callback) removes nothing more. */
-    assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, fx->f.pubs[1].tag, true, T_MONO + 50),
+    assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, fx->f.up.pubs[1].tag, true, T_MONO + 50),
                      WR_OK);
-    assert_int_equal(fx->f.remove_calls, 1);
+    assert_int_equal(fx->f.ob.remove_calls, 1);
     assert_int_equal(stats_of(fx).results_acked, 3);
     ack_one(fx, 0, true, T_MONO + 60);
     ack_one(fx, 2, true, T_MONO + 70);
-    assert_int_equal(fx->f.n_rows, 0);
-    assert_int_equal(fx->f.n_removed, 9);
+    assert_int_equal(fx->f.ob.n_rows, 0);
+    assert_int_equal(fx->f.ob.n_removed, 9);
     assert_int_equal(stats_of(fx).results_acked, 9);
     assert_int_equal(stats_of(fx).last_ack_latency_ms, 70);
 }
@@ -802,29 +869,29 @@ static void test_forward_failed_ack_resends_only_its_rows(void **state)
     fx->p.max_results = 3;
     fx->p.max_inflight = 3;
     create_fw(fx);
-    fake_add_store(&fx->f, 12);
+    fake_add(&fx->f.ob, 12);
     wr_forward_notify_backlog(fx->fw, 12);
     assert_int_equal(pump(fx, T_MONO), 3); /* 1-3, 4-6, 7-9 */
     ack_one(fx, 1, false, T_MONO + 5);     /* 4-6 failed */
     assert_int_equal(stats_of(fx).messages_failed, 1);
-    assert_int_equal(fx->f.remove_calls, 0);
+    assert_int_equal(fx->f.ob.remove_calls, 0);
     assert_int_equal(stats_of(fx).inflight_messages, 2);
     /* One slot free: it carries 4-6 again, not 1-3 or 7-9 which are still in flight. */
     assert_int_equal(pump(fx, T_MONO + 6), 1);
-    n = msg_ids(fx, &fx->f.pubs[3], ids, 64, NULL, NULL);
+    n = msg_ids(fx, &fx->f.up.pubs[3], ids, 64, NULL, NULL);
     assert_ids_range(ids, n, 4, 6);
     /* The oldest fails too while the resend is in flight. */
     ack_one(fx, 0, false, T_MONO + 7);
     assert_int_equal(pump(fx, T_MONO + 8), 1);
-    n = msg_ids(fx, &fx->f.pubs[4], ids, 64, NULL, NULL);
+    n = msg_ids(fx, &fx->f.up.pubs[4], ids, 64, NULL, NULL);
     assert_ids_range(ids, n, 1, 3);
     /* 7-9 acked; the next free slot goes to 10-12, skipping nothing and repeating nothing. */
     ack_one(fx, 2, true, T_MONO + 9);
     assert_int_equal(pump(fx, T_MONO + 10), 1);
-    n = msg_ids(fx, &fx->f.pubs[5], ids, 64, NULL, NULL);
+    n = msg_ids(fx, &fx->f.up.pubs[5], ids, 64, NULL, NULL);
     assert_ids_range(ids, n, 10, 12);
     ack_all(fx, true, T_MONO + 11);
-    assert_int_equal(fx->f.n_rows, 0);
+    assert_int_equal(fx->f.ob.n_rows, 0);
     assert_int_equal(pump(fx, T_MONO + 12), 0);
     assert_int_equal(stats_of(fx).results_acked, 12);
     assert_int_equal(stats_of(fx).results_sent, 18);
@@ -841,25 +908,27 @@ static void test_forward_disconnect_resends_unacked_oldest_first(void **state)
     fx->p.max_results = 3;
     fx->p.max_inflight = 3;
     create_fw(fx);
-    fake_add_store(&fx->f, 11);
+    fake_add(&fx->f.ob, 11);
     wr_forward_notify_backlog(fx->fw, 11);
     assert_int_equal(pump(fx, T_MONO), 3);
     ack_one(fx, 1, true, T_MONO + 1);          /* 4-6 done */
     assert_int_equal(pump(fx, T_MONO + 2), 1); /* 10-11 */
-    wr_forward_on_disconnect(fx->fw);
+    wr_forward_on_disconnect(fx->fw, &fx->io);
     assert_int_equal(stats_of(fx).inflight_messages, 0);
-    assert_true(wr_forward_held_floor(fx->fw) < MEM);
+    /* The three messages in flight went back to the outbox. */
+    assert_int_equal(fx->f.ob.release_calls, 3);
+    assert_int_equal(fx->f.ob.in_flight, 0);
     /* Reconnected: everything unacked, oldest first, nothing acked again. */
     assert_int_equal(pump(fx, T_MONO + 3), 3);
-    n = msg_ids(fx, &fx->f.pubs[4], ids, 64, &seq, NULL);
+    n = msg_ids(fx, &fx->f.up.pubs[4], ids, 64, &seq, NULL);
     assert_int_equal(seq, 4);
-    n += msg_ids(fx, &fx->f.pubs[5], ids + n, 64 - n, NULL, NULL);
-    n += msg_ids(fx, &fx->f.pubs[6], ids + n, 64 - n, NULL, NULL);
+    n += msg_ids(fx, &fx->f.up.pubs[5], ids + n, 64 - n, NULL, NULL);
+    n += msg_ids(fx, &fx->f.up.pubs[6], ids + n, 64 - n, NULL, NULL);
     assert_int_equal(n, 8);
     assert_ids_range(ids, 3, 1, 3);
     assert_ids_range(ids + 3, 5, 7, 11);
     ack_all(fx, true, T_MONO + 4);
-    assert_int_equal(fx->f.n_rows, 0);
+    assert_int_equal(fx->f.ob.n_rows, 0);
 }
 
 static void test_forward_stale_ack_ignored(void **state)
@@ -871,29 +940,29 @@ static void test_forward_stale_ack_ignored(void **state)
     fx->p.max_results = 2;
     fx->p.max_inflight = 1;
     create_fw(fx);
-    fake_add_store(&fx->f, 4);
+    fake_add(&fx->f.ob, 4);
     wr_forward_notify_backlog(fx->fw, 4);
     assert_int_equal(pump(fx, T_MONO), 1);
-    old_tag = fx->f.pubs[0].tag;
-    wr_forward_on_disconnect(fx->fw);
+    old_tag = fx->f.up.pubs[0].tag;
+    wr_forward_on_disconnect(fx->fw, &fx->io);
     /* The lost message's ack (or failure) arrives late: nothing happens. */
     assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, old_tag, true, T_MONO + 1), WR_OK);
     assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, old_tag, false, T_MONO + 1), WR_OK);
-    assert_int_equal(fx->f.remove_calls, 0);
+    assert_int_equal(fx->f.ob.remove_calls, 0);
     assert_int_equal(stats_of(fx).results_acked, 0);
     assert_int_equal(stats_of(fx).messages_failed, 0);
     /* The resend uses the same slot under a new tag; the old tag still does nothing. */
     assert_int_equal(pump(fx, T_MONO + 2), 1);
-    assert_int_not_equal(fx->f.pubs[1].tag, old_tag);
+    assert_int_not_equal(fx->f.up.pubs[1].tag, old_tag);
     assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, old_tag, true, T_MONO + 3), WR_OK);
     assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, old_tag, false, T_MONO + 3), WR_OK);
-    assert_int_equal(fx->f.remove_calls, 0);
+    assert_int_equal(fx->f.ob.remove_calls, 0);
     assert_int_equal(stats_of(fx).inflight_messages, 1);
     assert_int_equal(pump(fx, T_MONO + 4), 0); /* the old ack did not free the slot */
     ack_one(fx, 1, true, T_MONO + 5);
-    assert_ids_range(fx->f.removed, fx->f.n_removed, 1, 2);
+    assert_ids_range(fx->f.ob.removed, fx->f.ob.n_removed, 1, 2);
     assert_int_equal(pump(fx, T_MONO + 6), 1);
-    assert_ids_range(ids, msg_ids(fx, &fx->f.pubs[2], ids, 8, NULL, NULL), 3, 4);
+    assert_ids_range(ids, msg_ids(fx, &fx->f.up.pubs[2], ids, 8, NULL, NULL), 3, 4);
 }
 
 /*
@@ -910,22 +979,22 @@ static void test_forward_tag_generation_wraps(void **state)
     fx->p.max_results = 1;
     fx->p.max_inflight = 1;
     fx->p.stream_aggregates = (const unsigned[]){WR_AGG_COUNT, WR_AGG_COUNT};
-    fx->f.record_payloads = false;
+    fx->f.up.record_payloads = false;
     create_fw(fx);
-    fake_add_store(&fx->f, 1);
+    fake_add(&fx->f.ob, 1);
     wr_forward_notify_backlog(fx->fw, 1);
     /* A failed ack releases the slot and rewinds, so the one row goes again: cheap cycles. */
     for (uint32_t i = 0; i < cycles; i++) {
         now++;
         if (pump(fx, now) != 1)
-            fail_msg("cycle %" PRIu32 ": nothing sent (%ld publishes)", i, fx->f.publish_calls);
-        assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, fx->f.last_tag, false, now), WR_OK);
+            fail_msg("cycle %" PRIu32 ": nothing sent (%ld publishes)", i, fx->f.up.publish_calls);
+        assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, fx->f.up.last_tag, false, now), WR_OK);
     }
     assert_int_equal(stats_of(fx).messages_failed, cycles);
     assert_int_equal(pump(fx, now + 1), 1);
-    assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, fx->f.last_tag, true, now + 1), WR_OK);
-    assert_int_equal(fx->f.remove_calls, 1);
-    assert_int_equal(fx->f.n_rows, 0);
+    assert_int_equal(wr_forward_on_ack(fx->fw, &fx->io, fx->f.up.last_tag, true, now + 1), WR_OK);
+    assert_int_equal(fx->f.ob.remove_calls, 1);
+    assert_int_equal(fx->f.ob.n_rows, 0);
     assert_int_equal(stats_of(fx).inflight_messages, 0);
 }
 
@@ -938,24 +1007,26 @@ static void check_publish_refused_keeps_rows(struct fixture *fx, int refusal)
 
     fx->p.max_results = 4;
     create_fw(fx);
-    fake_add_store(&fx->f, 6);
+    fake_add(&fx->f.ob, 6);
     wr_forward_notify_backlog(fx->fw, 6);
-    fx->f.publish_rc = refusal;
-    fx->f.publish_fail_times = 1;
+    fx->f.up.publish_rc = refusal;
+    fx->f.up.publish_fail_times = 1;
     assert_int_equal(pump(fx, T_MONO), 0);
-    assert_int_equal(fx->f.publish_calls, 1);
+    assert_int_equal(fx->f.up.publish_calls, 1);
     assert_int_equal(stats_of(fx).messages_failed, 1);
     assert_int_equal(stats_of(fx).messages_sent, 0);
     assert_int_equal(stats_of(fx).inflight_messages, 0);
-    assert_true(wr_forward_held_floor(fx->fw) >= 4);
+    /* The refused message's results went back to the outbox. */
+    assert_int_equal(fx->f.ob.release_calls, 1);
+    assert_int_equal(fx->f.ob.in_flight, 0);
     /* Next time the same rows go, in the same order, under the same seq. */
     assert_int_equal(pump(fx, T_MONO + 1), 2);
-    assert_ids_range(ids, msg_ids(fx, &fx->f.pubs[1], ids, 16, &seq, NULL), 1, 4);
+    assert_ids_range(ids, msg_ids(fx, &fx->f.up.pubs[1], ids, 16, &seq, NULL), 1, 4);
     assert_int_equal(seq, 0);
     assert_ids_range(ids, sent_ids(fx, 1, ids, 16), 1, 6);
     assert_int_equal(n_ok_pubs(fx, 0), 2);
     ack_all(fx, true, T_MONO + 2);
-    assert_int_equal(fx->f.n_rows, 0);
+    assert_int_equal(fx->f.ob.n_rows, 0);
 }
 
 static void test_forward_publish_state_keeps_rows(void **state)
@@ -975,23 +1046,23 @@ static void test_forward_publish_conn_error_returned(void **state)
 
     fx->p.max_results = 4;
     create_fw(fx);
-    fake_add_store(&fx->f, 6);
+    fake_add(&fx->f.ob, 6);
     wr_forward_notify_backlog(fx->fw, 6);
     assert_int_equal(pump(fx, T_MONO), 2);
-    fake_add_store(&fx->f, 2);
+    fake_add(&fx->f.ob, 2);
     wr_forward_notify_appended(fx->fw, 2, T_MONO);
-    fx->f.publish_rc = WR_E_CONN;
-    fx->f.publish_fail_times = 1;
+    fx->f.up.publish_rc = WR_E_CONN;
+    fx->f.up.publish_fail_times = 1;
     assert_int_equal(pump(fx, T_MONO + 1000), WR_E_CONN);
     assert_int_equal(stats_of(fx).messages_failed, 1);
-    wr_forward_on_disconnect(fx->fw);
+    wr_forward_on_disconnect(fx->fw, &fx->io);
     assert_int_equal(pump(fx, T_MONO + 2000), 2);
     assert_ids_range(ids, sent_ids(fx, 3, ids, 16), 1, 8);
 }
 
 /*
- * A read error after an earlier read in the same batch advanced the cursor:
- * the rows already read must not be skipped (they go in the next message).
+ * A read error from the outbox: nothing is marked sent or published, and the
+ * same results go, all of them, in the next message.
  */
 static void test_forward_read_error_keeps_rows_already_read(void **state)
 {
@@ -1000,13 +1071,13 @@ static void test_forward_read_error_keeps_rows_already_read(void **state)
 
     fx->p.max_results = 5;
     create_fw(fx);
-    fake_add_store(&fx->f, 5);
+    fake_add(&fx->f.ob, 5);
     wr_forward_notify_backlog(fx->fw, 5);
-    fx->f.read_chunk = 2;
-    fx->f.read_fail_at = 2;
-    fx->f.read_fail_rc = WR_E_IO;
+    fx->f.ob.read_fail_at = 1;
+    fx->f.ob.read_fail_rc = WR_E_IO;
     assert_int_equal(pump(fx, T_MONO), WR_E_IO);
-    assert_int_equal(fx->f.publish_calls, 0);
+    assert_int_equal(fx->f.up.publish_calls, 0);
+    assert_int_equal(fx->f.ob.in_flight, 0);
     assert_int_equal(pump(fx, T_MONO + 1), 1);
     assert_ids_range(ids, sent_ids(fx, 0, ids, 16), 1, 5);
 }
@@ -1025,7 +1096,7 @@ static void test_forward_pacing_limits_backlog_rate(void **state)
     fx->p.max_inflight = 20;
     fx->p.resend_per_s = 100;
     create_fw(fx);
-    fake_add_store(&fx->f, 1000);
+    fake_add(&fx->f.ob, 1000);
     wr_forward_notify_backlog(fx->fw, 1000);
     rc = pump(fx, now);
     assert_true(rc >= 1);
@@ -1042,12 +1113,12 @@ static void test_forward_pacing_limits_backlog_rate(void **state)
             fail_msg("only %zu rows sent after %" PRIu64 " ms at 100/s", sent, t);
     }
     ack_all(fx, true, now + 12000);
-    assert_int_equal(fx->f.n_rows, 0);
+    assert_int_equal(fx->f.ob.n_rows, 0);
     assert_ids_range(ids, sent_ids(fx, 0, ids, 2048), 1, 1000);
 
     /* Idle for a minute: the bucket holds max(resend_per_s, max_results), no more. */
     now += 72000;
-    fake_add_store(&fx->f, 500);
+    fake_add(&fx->f.ob, 500);
     wr_forward_notify_backlog(fx->fw, 500);
     assert_int_equal(pump(fx, now), 10);
     assert_int_equal(stats_of(fx).results_sent, 1100);
@@ -1067,7 +1138,7 @@ static void test_forward_pacing_large_batches(void **state)
     fx->p.max_inflight = 8;
     fx->p.resend_per_s = 100;
     create_fw(fx);
-    fake_add_store(&fx->f, 1000);
+    fake_add(&fx->f.ob, 1000);
     wr_forward_notify_backlog(fx->fw, 1000);
     assert_int_equal(pump(fx, T_MONO), 1);
     assert_int_equal(stats_of(fx).results_sent, 250);
@@ -1077,63 +1148,6 @@ static void test_forward_pacing_large_batches(void **state)
     /* Three seconds later the bucket is capped at 250, not 300. */
     assert_int_equal(pump(fx, T_MONO + 3100), 1);
     assert_int_equal(stats_of(fx).results_sent, 510);
-}
-
-/* ---- held floor ----------------------------------------------------------------------------- */
-
-static void test_forward_held_floor(void **state)
-{
-    struct fixture *fx = *state;
-
-    fx->p.max_results = 3;
-    fx->p.max_inflight = 2;
-    create_fw(fx);
-    fake_add_store(&fx->f, 6);
-    fake_add_mem(&fx->f, 3);
-    wr_forward_notify_backlog(fx->fw, 9);
-    assert_int_equal(wr_forward_held_floor(fx->fw), 0);
-    assert_int_equal(pump(fx, T_MONO), 2); /* 1-3, 4-6 */
-    assert_int_equal(wr_forward_held_floor(fx->fw), 6);
-    /* The oldest fails: the rewind must not lower the floor below 4-6, still in flight. */
-    ack_one(fx, 0, false, T_MONO + 1);
-    assert_int_equal(wr_forward_held_floor(fx->fw), 6);
-    assert_int_equal(pump(fx, T_MONO + 2), 1); /* 1-3 again */
-    assert_int_equal(wr_forward_held_floor(fx->fw), 6);
-    ack_all(fx, true, T_MONO + 3);
-    /* Memory rows in flight never show in the floor. */
-    assert_int_equal(pump(fx, T_MONO + 4), 1);
-    assert_true(fx->f.pubs[3].rc == WR_OK);
-    assert_int_equal(stats_of(fx).inflight_messages, 1);
-    assert_true(wr_forward_held_floor(fx->fw) <= 6);
-}
-
-static void test_forward_held_floor_ignores_memory_ids(void **state)
-{
-    struct fixture *fx = *state;
-
-    fx->p.max_results = 8;
-    fx->p.max_inflight = 1;
-    fx->p.max_bytes = 700;
-    fx->f.key_pad = 40;
-    create_fw(fx);
-    fake_add_mem(&fx->f, 8);
-    wr_forward_notify_backlog(fx->fw, 8);
-    /* In flight and carried rows are all memory rows. */
-    assert_int_equal(pump(fx, T_MONO), 1);
-    assert_int_equal(stats_of(fx).inflight_messages, 1);
-    assert_true(stats_of(fx).results_sent < 8);
-    assert_int_equal(wr_forward_held_floor(fx->fw), 0);
-    /* A store row read behind them raises it to that row. */
-    fake_add_store(&fx->f, 2);
-    ack_all(fx, true, T_MONO + 1);
-    wr_forward_notify_appended(fx->fw, 2, T_MONO + 1);
-    for (int i = 0; i < 10 && fx->f.n_rows > 0; i++) {
-        assert_true(pump(fx, T_MONO + 2000) >= 0);
-        assert_true(wr_forward_held_floor(fx->fw) <= 2);
-        ack_all(fx, true, T_MONO + 2001);
-    }
-    assert_int_equal(fx->f.n_rows, 0);
-    assert_int_equal(wr_forward_held_floor(fx->fw), 2);
 }
 
 /* ---- stats ---------------------------------------------------------------------------------- */
@@ -1153,7 +1167,7 @@ static void test_forward_stats_counters(void **state)
     assert_int_equal(s.messages_failed, 0);
     assert_int_equal(s.inflight_messages, 0);
     assert_int_equal(s.last_ack_latency_ms, 0);
-    fake_add_store(&fx->f, 7);
+    fake_add(&fx->f.ob, 7);
     wr_forward_notify_backlog(fx->fw, 7);
     assert_int_equal(pump(fx, T_MONO), 2); /* 4 + 3 */
     s = stats_of(fx);
@@ -1202,8 +1216,6 @@ int main(void)
         T(test_forward_read_error_keeps_rows_already_read),
         T(test_forward_pacing_limits_backlog_rate),
         T(test_forward_pacing_large_batches),
-        T(test_forward_held_floor),
-        T(test_forward_held_floor_ignores_memory_ids),
         T(test_forward_stats_counters),
     };
 #undef T

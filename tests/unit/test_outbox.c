@@ -1,7 +1,9 @@
 /*
  * The outbox over a real SQLite store in a temporary directory, and memory
- * only. The storage-failure test mounts a small tmpfs (root in the CI
- * container) and fills it; it is skipped where mounting is not allowed.
+ * only, through its typed interface: append, peek / mark sent / acknowledge
+ * / release, and the checkpoint write-behind. The storage-failure test
+ * mounts a small tmpfs (root in the CI container) and fills it; it is
+ * skipped where mounting is not allowed.
  */
 #define _DEFAULT_SOURCE
 #define _XOPEN_SOURCE 700
@@ -29,7 +31,6 @@
 
 #define T0 INT64_C(1700004000000)
 #define MIN_MS INT64_C(60000)
-#define MEM WR_OUTBOX_MEMORY_ID_BIT
 
 static const char *const names[] = {"temp", "hum"};
 
@@ -71,7 +72,8 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct wr_store *open_store(const char *dir, uint32_t sync_every)
+static struct wr_store *open_store_budget(const char *dir, uint64_t max_bytes,
+                                          enum wr_on_full on_full)
 {
     struct wr_store_options o;
     struct wr_store *st = NULL;
@@ -80,23 +82,35 @@ static struct wr_store *open_store(const char *dir, uint32_t sync_every)
     o.dir = dir;
     o.stream_names = names;
     o.n_streams = 2;
-    o.on_full = WR_ON_FULL_ROLLUP;
-    o.sync_every_commits = sync_every;
+    o.on_full = on_full;
+    o.max_bytes = max_bytes;
     assert_int_equal(wr_store_open(&o, &st), WR_OK);
     assert_non_null(st);
     return st;
 }
 
-static void create_outbox(struct fixture *fx, struct wr_store *st, size_t capacity)
+static struct wr_store *open_store(const char *dir)
+{
+    return open_store_budget(dir, 0, WR_ON_FULL_ROLLUP);
+}
+
+static void create_outbox_budget(struct fixture *fx, struct wr_store *st, size_t capacity,
+                                 uint64_t max_bytes)
 {
     struct wr_outbox_params p;
 
     memset(&p, 0, sizeof(p));
     p.store = st;
     p.memory_capacity = capacity;
+    p.max_bytes = max_bytes;
     p.metrics = fx->m;
     assert_int_equal(wr_outbox_create(&p, &fx->ob), WR_OK);
     assert_non_null(fx->ob);
+}
+
+static void create_outbox(struct fixture *fx, struct wr_store *st, size_t capacity)
+{
+    create_outbox_budget(fx, st, capacity, 0);
 }
 
 /* Result number i: its key names i, so reads can be checked against appends. */
@@ -158,25 +172,87 @@ static uint64_t rows_of(const struct wr_outbox *ob)
     return rows;
 }
 
-/* Read everything after a zero cursor in pages of page rows. */
-static size_t read_all(struct wr_outbox *ob, struct wr_forward_row *rows, size_t max, size_t page)
+/* Peek up to max results; checks nothing is offered twice in one peek. */
+static size_t peek(struct wr_outbox *ob, struct wr_result *out, size_t max)
 {
-    struct wr_forward_cursor c;
-    size_t total = 0;
+    size_t n = 99;
 
-    memset(&c, 0, sizeof(c));
-    for (;;) {
-        size_t n = 99;
-        size_t want = max - total < page ? max - total : page;
+    assert_int_equal(wr_outbox_peek(ob, out, max, &n), WR_OK);
+    assert_true(n <= max);
+    return n;
+}
 
-        assert_int_equal(wr_outbox_read(ob, &c, rows + total, want, &n), WR_OK);
-        assert_true(n <= want);
-        if (n == 0)
-            break;
-        total += n;
-        assert_true(total < max);
+/* Peek up to max and mark all of them sent as one batch; returns how many. */
+static size_t take(struct wr_outbox *ob, struct wr_result *out, size_t max,
+                   struct wr_outbox_batch **batch)
+{
+    size_t n = peek(ob, out, max);
+
+    *batch = NULL;
+    if (n > 0) {
+        assert_int_equal(wr_outbox_mark_sent(ob, n, batch), WR_OK);
+        assert_non_null(*batch);
     }
-    return total;
+    return n;
+}
+
+/* The result numbers of what is due, in order, up to max. */
+static size_t due_numbers(struct wr_outbox *ob, unsigned *nums, size_t max)
+{
+    static struct wr_result buf[2048];
+    size_t n;
+
+    assert_true(max <= 2048);
+    n = peek(ob, buf, max);
+    for (size_t i = 0; i < n; i++)
+        nums[i] = result_number(&buf[i]);
+    return n;
+}
+
+static void assert_numbers(const unsigned *nums, size_t n, unsigned first, unsigned count)
+{
+    assert_int_equal(n, count);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(nums[i], first + i);
+}
+
+/* One store checkpoint holding only the outbox's write-behind; returns whether it committed. */
+static bool checkpoint(struct wr_store *st, struct wr_outbox *ob)
+{
+    int rc = wr_store_checkpoint_begin(st);
+
+    if (rc == WR_OK)
+        rc = wr_outbox_checkpoint_write(ob);
+    if (rc == WR_OK)
+        rc = wr_store_checkpoint_commit(st);
+    if (rc != WR_OK)
+        wr_store_checkpoint_rollback(st);
+    wr_outbox_checkpoint_end(ob, rc == WR_OK);
+    return rc == WR_OK;
+}
+
+static uint64_t stored_rows(const struct wr_store *st)
+{
+    uint64_t rows = UINT64_MAX;
+
+    wr_store_outbox_stats(st, &rows, NULL);
+    return rows;
+}
+
+static uint64_t store_appended(const struct wr_store *st)
+{
+    struct wr_store_stats ss;
+
+    wr_store_get_stats(st, &ss);
+    return ss.outbox_appended;
+}
+
+static struct wr_outbox_stats ob_stats(const struct wr_outbox *ob)
+{
+    struct wr_outbox_stats s;
+
+    wr_outbox_get_stats(ob, &s);
+    return s;
 }
 
 /* ---- creation and arguments ----------------------------------------------------------------- */
@@ -207,29 +283,41 @@ static void test_outbox_create_invalid(void **state)
 static void test_outbox_null_arguments(void **state)
 {
     struct fixture *fx = *state;
-    struct wr_forward_cursor c;
-    struct wr_forward_row row;
+    struct wr_outbox_batch *b = NULL;
+    struct wr_outbox_stats s;
     struct wr_result r = make_result(1);
-    uint64_t id = 1;
     size_t n = 0;
 
     create_outbox(fx, NULL, 4);
-    memset(&c, 0, sizeof(c));
     assert_int_equal(wr_outbox_append(NULL, &r, 1), WR_E_INVAL);
     assert_int_equal(wr_outbox_append(fx->ob, NULL, 1), WR_E_INVAL);
     assert_int_equal(wr_outbox_append(fx->ob, NULL, 0), WR_OK);
-    assert_int_equal(wr_outbox_read(NULL, &c, &row, 1, &n), WR_E_INVAL);
-    assert_int_equal(wr_outbox_read(fx->ob, NULL, &row, 1, &n), WR_E_INVAL);
-    assert_int_equal(wr_outbox_read(fx->ob, &c, NULL, 1, &n), WR_E_INVAL);
-    assert_int_equal(wr_outbox_read(fx->ob, &c, &row, 1, NULL), WR_E_INVAL);
-    assert_int_equal(wr_outbox_remove(NULL, &id, 1), WR_E_INVAL);
-    assert_int_equal(wr_outbox_remove(fx->ob, NULL, 1), WR_E_INVAL);
-    assert_int_equal(wr_outbox_remove(fx->ob, NULL, 0), WR_OK);
+    assert_int_equal(wr_outbox_peek(NULL, &r, 1, &n), WR_E_INVAL);
+    assert_int_equal(wr_outbox_peek(fx->ob, NULL, 1, &n), WR_E_INVAL);
+    assert_int_equal(wr_outbox_peek(fx->ob, &r, 1, NULL), WR_E_INVAL);
+    /* Nothing peeked: nothing to mark. */
+    assert_int_equal(wr_outbox_mark_sent(fx->ob, 1, &b), WR_E_INVAL);
+    assert_int_equal(wr_outbox_peek(fx->ob, &r, 1, &n), WR_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(wr_outbox_mark_sent(NULL, 1, &b), WR_E_INVAL);
+    assert_int_equal(wr_outbox_mark_sent(fx->ob, 1, NULL), WR_E_INVAL);
+    assert_int_equal(wr_outbox_acknowledge(NULL, b), WR_E_INVAL);
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, NULL), WR_E_INVAL);
+    wr_outbox_release(NULL, b);
+    wr_outbox_release(fx->ob, NULL);
+    assert_int_equal(wr_outbox_checkpoint_write(NULL), WR_E_INVAL);
+    /* Memory only: a checkpoint has nothing to write. */
+    assert_int_equal(wr_outbox_checkpoint_write(fx->ob), WR_OK);
+    wr_outbox_checkpoint_end(fx->ob, true);
+    wr_outbox_checkpoint_end(NULL, true);
     wr_outbox_stats(NULL, NULL, NULL);
     wr_outbox_stats(fx->ob, NULL, NULL);
+    wr_outbox_get_stats(NULL, &s);
+    assert_int_equal(s.rows, 0);
+    wr_outbox_get_stats(fx->ob, NULL);
     /* Memory only: the budget has nothing to do and counts nothing. */
-    wr_outbox_enforce_budget(fx->ob, 0);
-    wr_outbox_enforce_budget(NULL, 0);
+    wr_outbox_enforce_budget(fx->ob);
+    wr_outbox_enforce_budget(NULL);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_DROPPED), 0);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_ROLLED_UP), 0);
     assert_int_equal(rows_of(fx->ob), 0);
@@ -241,6 +329,8 @@ static void test_outbox_create_alloc_failure(void **state)
     struct fixture *fx = *state;
     struct wr_outbox_params p;
     struct wr_outbox *ob = NULL;
+    struct wr_outbox_batch *b = NULL;
+    struct wr_result out[4];
     long n;
     int rc;
 
@@ -258,128 +348,229 @@ static void test_outbox_create_alloc_failure(void **state)
         assert_null(ob);
     }
     wr_test_alloc_fail_at(0);
-    assert_true(n >= 3); /* the outbox, its ring and its read page */
+    assert_true(n >= 5); /* the outbox, its ring, its read page, the write arrays */
     append_range(ob, 0, 2);
     assert_int_equal(rows_of(ob), 2);
+    /* The first peek and the first batch allocate: out of memory is an error, not a loss. */
+    for (n = 1;; n++) {
+        size_t got = 0;
+
+        wr_test_alloc_fail_at(n);
+        rc = wr_outbox_peek(ob, out, 4, &got);
+        if (rc == WR_OK)
+            rc = wr_outbox_mark_sent(ob, got, &b);
+        if (rc == WR_OK)
+            break;
+        assert_int_equal(rc, WR_E_NOMEM);
+    }
+    wr_test_alloc_fail_at(0);
+    assert_int_equal(ob_stats(ob).in_flight, 2);
+    assert_int_equal(wr_outbox_acknowledge(ob, b), WR_OK);
+    assert_int_equal(rows_of(ob), 0);
     wr_outbox_destroy(ob);
     wr_test_alloc_uninstall();
 }
 
-/* ---- with the store ------------------------------------------------------------------------- */
+/* ---- write-behind --------------------------------------------------------------------------- */
 
-static void test_outbox_store_append_read_in_order(void **state)
+/* Acknowledged before the checkpoint: the store never sees the results. */
+static void test_outbox_acked_before_checkpoint_never_stored(void **state)
 {
     struct fixture *fx = *state;
-    struct wr_forward_cursor c;
-    struct wr_forward_row rows[4];
-    uint64_t prev = 0;
-    uint64_t bytes = 0;
-    uint64_t st_rows = 0;
-    uint64_t st_bytes = 0;
-    size_t n = 0;
-    unsigned next = 0;
+    struct wr_result out[16];
+    struct wr_outbox_batch *b = NULL;
+    unsigned nums[16];
 
-    fx->st = open_store(fx->dir, 0);
-    create_outbox(fx, fx->st, 8);
-    append_range(fx->ob, 0, 3);
-    assert_int_equal(rows_of(fx->ob), 3);
-    append_range(fx->ob, 3, 2);
-    wr_outbox_stats(fx->ob, &st_rows, &bytes);
-    assert_int_equal(st_rows, 5);
-    /* All five are in the store, none in memory. */
-    wr_store_outbox_stats(fx->st, &st_rows, &st_bytes);
-    assert_int_equal(st_rows, 5);
-    assert_int_equal(bytes, st_bytes);
+    fx->st = open_store(fx->dir);
+    create_outbox(fx, fx->st, 64);
+    append_range(fx->ob, 0, 5);
+    assert_int_equal(rows_of(fx->ob), 5);
+    assert_int_equal(stored_rows(fx->st), 0);
+    assert_int_equal(ob_stats(fx->ob).memory_rows, 5);
+    /* Offered oldest first; a peek changes nothing. */
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 0, 5);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 3), 0, 3);
+    assert_int_equal(take(fx->ob, out, 16, &b), 5);
+    for (unsigned i = 0; i < 5; i++)
+        assert_result_is(&out[i], i);
+    assert_int_equal(ob_stats(fx->ob).in_flight, 5);
+    /* In flight: not offered again. */
+    assert_int_equal(peek(fx->ob, out, 16), 0);
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, b), WR_OK);
+    assert_int_equal(rows_of(fx->ob), 0);
+    assert_true(checkpoint(fx->st, fx->ob));
+    assert_int_equal(store_appended(fx->st), 0);
+    assert_int_equal(ob_stats(fx->ob).persisted, 0);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), 0);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_STORE_WRITE_FAILURES), 0);
+}
 
-    /* Pages of two: 2, 2, 1, then the end; the cursor is the last id read. */
-    memset(&c, 0, sizeof(c));
-    for (size_t want_n = 2; next < 5; want_n = next == 4 ? 1 : 2) {
-        assert_int_equal(wr_outbox_read(fx->ob, &c, rows, 2, &n), WR_OK);
-        assert_int_equal(n, want_n);
-        for (size_t i = 0; i < n; i++) {
-            assert_false(rows[i].id & MEM);
-            assert_true(rows[i].id > prev);
-            prev = rows[i].id;
-            assert_result_is(&rows[i].result, next++);
-        }
-        assert_int_equal(c.pos[0], prev);
-        assert_int_equal(c.pos[1], 0);
-    }
-    assert_int_equal(wr_outbox_read(fx->ob, &c, rows, 2, &n), WR_OK);
-    assert_int_equal(n, 0);
-    assert_int_equal(c.pos[0], prev);
-    /* Appended later: read after the same cursor. */
-    append_range(fx->ob, 5, 1);
-    assert_int_equal(wr_outbox_read(fx->ob, &c, rows, 2, &n), WR_OK);
-    assert_int_equal(n, 1);
-    assert_true(rows[0].id > prev);
-    assert_result_is(&rows[0].result, 5);
+/*
+ * Unacknowledged at a checkpoint, in flight or not: written in that
+ * checkpoint, then deleted from the store when acknowledged; what is left is
+ * found again after a restart, in order.
+ */
+static void test_outbox_checkpoint_writes_unacked(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result out[16];
+    struct wr_outbox_batch *a = NULL;
+    struct wr_outbox_batch *b = NULL;
+    unsigned nums[16];
+
+    fx->st = open_store(fx->dir);
+    create_outbox(fx, fx->st, 64);
+    append_range(fx->ob, 0, 6);
+    assert_int_equal(take(fx->ob, out, 2, &a), 2); /* 0, 1 in flight */
+    assert_true(checkpoint(fx->st, fx->ob));
+    assert_int_equal(stored_rows(fx->st), 6);
+    assert_int_equal(ob_stats(fx->ob).memory_rows, 0);
+    assert_int_equal(ob_stats(fx->ob).persisted, 6);
+    assert_int_equal(rows_of(fx->ob), 6);
+    /* Still in flight across the move; the others are due from the store, in order. */
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 2, 4);
+    /* Newer results follow the stored ones. */
+    append_range(fx->ob, 6, 2);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 2, 6);
+    /* The ack of the batch taken before the move deletes its rows from the store. */
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, a), WR_OK);
+    assert_int_equal(stored_rows(fx->st), 4);
+    assert_int_equal(take(fx->ob, out, 3, &b), 3); /* 2, 3, 4 */
+    assert_result_is(&out[0], 2);
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, b), WR_OK);
+    assert_int_equal(stored_rows(fx->st), 1);
+    assert_int_equal(rows_of(fx->ob), 3);
+
+    /* Restart: checkpoint what is in memory, close, open again. */
+    assert_true(checkpoint(fx->st, fx->ob));
+    wr_outbox_destroy(fx->ob);
+    fx->ob = NULL;
+    wr_store_close(fx->st);
+    fx->st = open_store(fx->dir);
+    create_outbox(fx, fx->st, 64);
+    assert_int_equal(rows_of(fx->ob), 3);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 5, 3);
+    assert_int_equal(wr_metrics_counter(fx->m, WR_C_STORE_WRITE_FAILURES), 0);
 }
 
 static void test_outbox_store_read_pages(void **state)
 {
     struct fixture *fx = *state;
-    static struct wr_forward_row rows[1200];
-    struct wr_forward_cursor c;
-    size_t n = 0;
-    size_t total;
+    static struct wr_result out[1200];
+    struct wr_outbox_batch *b = NULL;
+    size_t n;
+    unsigned next = 0;
 
-    fx->st = open_store(fx->dir, 0);
-    create_outbox(fx, fx->st, 8);
-    for (unsigned b = 0; b < 5; b++)
-        append_range(fx->ob, b * 120, 120);
-    assert_int_equal(rows_of(fx->ob), 600);
-    /* A read may return fewer than asked (a store page), never more, never out of order. */
-    memset(&c, 0, sizeof(c));
-    assert_int_equal(wr_outbox_read(fx->ob, &c, rows, 1000, &n), WR_OK);
-    assert_true(n > 0 && n <= 1000);
-    total = read_all(fx->ob, rows, 1200, 1000);
-    assert_int_equal(total, 600);
-    for (size_t i = 0; i < total; i++) {
-        assert_result_is(&rows[i].result, (unsigned)i);
-        assert_true(i == 0 || rows[i].id > rows[i - 1].id);
-    }
+    fx->st = open_store(fx->dir);
+    create_outbox(fx, fx->st, 1000);
+    for (unsigned k = 0; k < 5; k++)
+        append_range(fx->ob, k * 120, 120);
+    assert_true(checkpoint(fx->st, fx->ob));
+    assert_int_equal(stored_rows(fx->st), 600);
+    /* More than a store page in one peek, in order; then the rest. */
+    n = take(fx->ob, out, 1000, &b);
+    assert_int_equal(n, 600);
+    for (size_t i = 0; i < n; i++)
+        assert_result_is(&out[i], next++);
+    assert_int_equal(peek(fx->ob, out, 1000), 0);
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, b), WR_OK);
+    assert_int_equal(stored_rows(fx->st), 0);
 }
 
-static void test_outbox_store_remove(void **state)
+/* A released batch is offered again before newer results, stored or in memory. */
+static void test_outbox_release_offers_again_oldest_first(void **state)
 {
     struct fixture *fx = *state;
-    static struct wr_forward_row rows[512];
-    static uint64_t ids[512];
-    uint64_t some[3];
-    size_t n;
+    struct wr_result out[16];
+    struct wr_outbox_batch *a = NULL;
+    struct wr_outbox_batch *b = NULL;
+    struct wr_outbox_batch *c = NULL;
+    unsigned nums[16];
 
-    fx->st = open_store(fx->dir, 0);
-    create_outbox(fx, fx->st, 8);
-    append_range(fx->ob, 0, 5);
-    assert_int_equal(read_all(fx->ob, rows, 512, 10), 5);
-    some[0] = rows[1].id;
-    some[1] = rows[3].id;
-    some[2] = rows[4].id + 1000; /* not there: ignored */
-    assert_int_equal(wr_outbox_remove(fx->ob, some, 3), WR_OK);
-    assert_int_equal(rows_of(fx->ob), 3);
-    n = read_all(fx->ob, rows, 512, 10);
-    assert_int_equal(n, 3);
-    assert_result_is(&rows[0].result, 0);
-    assert_result_is(&rows[1].result, 2);
-    assert_result_is(&rows[2].result, 4);
-    /* Removing again is harmless. */
-    assert_int_equal(wr_outbox_remove(fx->ob, some, 2), WR_OK);
-    assert_int_equal(rows_of(fx->ob), 3);
+    fx->st = open_store(fx->dir);
+    create_outbox(fx, fx->st, 64);
+    append_range(fx->ob, 0, 9);
+    assert_int_equal(take(fx->ob, out, 3, &a), 3); /* 0-2 */
+    assert_int_equal(take(fx->ob, out, 3, &b), 3); /* 3-5 */
+    wr_outbox_release(fx->ob, a);
+    {
+        size_t n = due_numbers(fx->ob, nums, 16);
 
-    /* More ids in one call than the outbox deletes per store call. */
-    for (unsigned b = 0; b < 3; b++)
-        append_range(fx->ob, 5 + b * 100, 100);
-    n = read_all(fx->ob, rows, 512, 512);
-    assert_int_equal(n, 303);
-    for (size_t i = 0; i < n; i++)
-        ids[i] = rows[i].id;
-    assert_int_equal(wr_outbox_remove(fx->ob, ids, n), WR_OK);
-    assert_int_equal(rows_of(fx->ob), 0);
-    assert_int_equal(read_all(fx->ob, rows, 512, 512), 0);
-    assert_int_equal(wr_metrics_counter(fx->m, WR_C_STORE_WRITE_FAILURES), 0);
+        /* 0-2, then 6-8: 3-5 are still in flight. */
+        assert_int_equal(n, 6);
+        assert_numbers(nums, 3, 0, 3);
+        assert_numbers(nums + 3, 3, 6, 3);
+    }
+    /* The same once they live in the store. */
+    assert_true(checkpoint(fx->st, fx->ob));
+    assert_int_equal(take(fx->ob, out, 4, &c), 4); /* 0-2, 6 */
+    assert_result_is(&out[3], 6);
+    wr_outbox_release(fx->ob, b);
+    {
+        size_t n = due_numbers(fx->ob, nums, 16);
+
+        assert_int_equal(n, 5);
+        assert_numbers(nums, 3, 3, 3);
+        assert_numbers(nums + 3, 2, 7, 2);
+    }
+    wr_outbox_release(fx->ob, c);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 0, 9);
+    /* A stale handle (already ended) is refused, not acted on twice. */
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, c), WR_E_INVAL);
+    assert_int_equal(rows_of(fx->ob), 9);
+}
+
+/* The ring is full: everything in memory goes to the store in one transaction. */
+static void test_outbox_ring_full_spills_to_store(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result out[16];
+    struct wr_outbox_batch *b = NULL;
+    unsigned nums[16];
+
+    fx->st = open_store(fx->dir);
+    create_outbox(fx, fx->st, 4);
+    append_range(fx->ob, 0, 2);
+    assert_int_equal(take(fx->ob, out, 1, &b), 1); /* 0 in flight */
+    append_range(fx->ob, 2, 4);                    /* the 5th result finds the ring full */
+    assert_int_equal(ob_stats(fx->ob).spills, 1);
+    assert_int_equal(stored_rows(fx->st), 4);
+    assert_int_equal(ob_stats(fx->ob).memory_rows, 2);
+    assert_int_equal(rows_of(fx->ob), 6);
+    assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_DROPPED), 0);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 1, 5);
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, b), WR_OK);
+    assert_int_equal(stored_rows(fx->st), 3);
+}
+
+/*
+ * The budget's floor: a stored result once handed out (in flight, or given
+ * back after a lost connection: upstream may have it) is never rolled up or
+ * dropped; the others are.
+ */
+static void test_outbox_budget_spares_results_handed_out(void **state)
+{
+    struct fixture *fx = *state;
+    static struct wr_result out[512];
+    struct wr_outbox_batch *a = NULL;
+    struct wr_outbox_batch *b = NULL;
+    unsigned nums[16];
+
+    fx->st = open_store_budget(fx->dir, 1, WR_ON_FULL_DROP_OLDEST);
+    create_outbox_budget(fx, fx->st, 1000, 1);
+    for (unsigned k = 0; k < 3; k++)
+        append_range(fx->ob, k * 100, 100);
+    /* Handed out before the checkpoint moves them: 0-49 given back, 50-59 in flight. */
+    assert_int_equal(take(fx->ob, out, 50, &a), 50);
+    assert_int_equal(take(fx->ob, out, 10, &b), 10);
+    wr_outbox_release(fx->ob, a);
+    assert_true(checkpoint(fx->st, fx->ob)); /* writes 300, then enforces the budget */
+    assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_DROPPED), 240);
+    assert_int_equal(stored_rows(fx->st), 60);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 0, 16);
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, b), WR_OK);
+    assert_int_equal(stored_rows(fx->st), 50);
+    assert_int_equal(rows_of(fx->ob), 50);
 }
 
 /* ---- memory only ---------------------------------------------------------------------------- */
@@ -387,14 +578,12 @@ static void test_outbox_store_remove(void **state)
 static void test_outbox_memory_only_fifo(void **state)
 {
     struct fixture *fx = *state;
-    struct wr_forward_row rows[16];
-    struct wr_forward_row more[16];
-    struct wr_forward_cursor c;
-    uint64_t ids[5];
-    uint64_t gone[2];
+    struct wr_result out[16];
+    struct wr_outbox_batch *a = NULL;
+    struct wr_outbox_batch *b = NULL;
+    unsigned nums[16];
     uint64_t rows_n = 0;
     uint64_t bytes = 0;
-    size_t n = 0;
 
     create_outbox(fx, NULL, 8);
     append_range(fx->ob, 0, 3);
@@ -406,39 +595,23 @@ static void test_outbox_memory_only_fifo(void **state)
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_STORE_WRITE_FAILURES), 0);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_DROPPED), 0);
 
-    memset(&c, 0, sizeof(c));
-    assert_int_equal(wr_outbox_read(fx->ob, &c, rows, 3, &n), WR_OK);
-    assert_int_equal(n, 3);
-    assert_int_equal(wr_outbox_read(fx->ob, &c, rows + 3, 16, &n), WR_OK);
-    assert_int_equal(n, 2);
-    for (size_t i = 0; i < 5; i++) {
-        ids[i] = rows[i].id;
-        assert_true(ids[i] & MEM);
-        assert_true(i == 0 || ids[i] == ids[i - 1] + 1);
-        assert_result_is(&rows[i].result, (unsigned)i);
-    }
-    assert_int_equal(c.pos[0], 0);
-    assert_int_equal(c.pos[1], ids[4] & ~MEM);
-    assert_int_equal(wr_outbox_read(fx->ob, &c, rows, 16, &n), WR_OK);
-    assert_int_equal(n, 0);
-
-    gone[0] = ids[0];
-    gone[1] = ids[2];
-    assert_int_equal(wr_outbox_remove(fx->ob, gone, 2), WR_OK);
+    assert_int_equal(take(fx->ob, out, 2, &a), 2); /* 0, 1 */
+    assert_int_equal(take(fx->ob, out, 2, &b), 2); /* 2, 3 */
+    assert_result_is(&out[0], 2);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 4, 1);
+    /* Acknowledged out of order. */
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, b), WR_OK);
     assert_int_equal(rows_of(fx->ob), 3);
-    n = read_all(fx->ob, more, 16, 16);
-    assert_int_equal(n, 3);
-    assert_int_equal(more[0].id, ids[1]);
-    assert_int_equal(more[1].id, ids[3]);
-    assert_int_equal(more[2].id, ids[4]);
-    /* Ids are never reused, even once the ring is empty again. */
-    assert_int_equal(wr_outbox_remove(fx->ob, ids, 5), WR_OK);
+    wr_outbox_release(fx->ob, a);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 2), 0, 2);
+    assert_int_equal(due_numbers(fx->ob, nums, 16), 3);
+    assert_int_equal(nums[2], 4);
+    assert_int_equal(take(fx->ob, out, 16, &a), 3);
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, a), WR_OK);
     assert_int_equal(rows_of(fx->ob), 0);
+    /* Empty, then new results: offered as usual. */
     append_range(fx->ob, 5, 1);
-    assert_int_equal(wr_outbox_read(fx->ob, &c, rows, 16, &n), WR_OK);
-    assert_int_equal(n, 1);
-    assert_true(rows[0].id > ids[4] && (rows[0].id & MEM));
-    assert_result_is(&rows[0].result, 5);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 5, 1);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), 6);
 }
 
@@ -456,13 +629,18 @@ static int visit_result(void *ctx, const struct wr_result *r)
     return vs->n == 16 ? WR_E_FULL : WR_OK;
 }
 
-/* What a crash snapshot keeps: the live memory results, oldest first, and nothing removed. */
+/*
+ * What a crash snapshot keeps: every memory result not yet acknowledged,
+ * oldest first, in flight or not (a crash loses the message too), and
+ * nothing acknowledged.
+ */
 static void test_outbox_visit_memory(void **state)
 {
     struct fixture *fx = *state;
-    struct wr_forward_row rows[8];
+    struct wr_result out[8];
+    struct wr_outbox_batch *acked = NULL;
+    struct wr_outbox_batch *flying = NULL;
     struct visit_sink vs;
-    uint64_t gone;
 
     memset(&vs, 0, sizeof(vs));
     create_outbox(fx, NULL, 8);
@@ -470,136 +648,122 @@ static void test_outbox_visit_memory(void **state)
     assert_int_equal(wr_outbox_visit_memory(fx->ob, visit_result, &vs), WR_OK);
     assert_int_equal(vs.n, 0);
     append_range(fx->ob, 0, 4);
-    assert_int_equal(read_all(fx->ob, rows, 8, 8), 4);
-    gone = rows[1].id;
-    assert_int_equal(wr_outbox_remove(fx->ob, &gone, 1), WR_OK);
+    assert_int_equal(take(fx->ob, out, 1, &acked), 1);
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, acked), WR_OK);
+    assert_int_equal(take(fx->ob, out, 1, &flying), 1);
+    assert_result_is(&out[0], 1);
     assert_int_equal(wr_outbox_visit_memory(fx->ob, visit_result, &vs), WR_OK);
     assert_int_equal(vs.n, 3);
-    assert_result_is(&vs.r[0], 0);
+    assert_result_is(&vs.r[0], 1);
     assert_result_is(&vs.r[1], 2);
     assert_result_is(&vs.r[2], 3);
     /* A callback's error stops the walk and comes back. */
     vs.n = 15;
     assert_int_equal(wr_outbox_visit_memory(fx->ob, visit_result, &vs), WR_E_FULL);
     assert_int_equal(vs.n, 16);
+    wr_outbox_release(fx->ob, flying);
 }
 
 static void test_outbox_memory_full_drops_oldest(void **state)
 {
     struct fixture *fx = *state;
-    struct wr_forward_row rows[16];
-    uint64_t first[4];
-    size_t n;
+    struct wr_result out[16];
+    struct wr_outbox_batch *a = NULL;
+    unsigned nums[16];
 
     create_outbox(fx, NULL, 4);
     append_range(fx->ob, 0, 4);
-    assert_int_equal(read_all(fx->ob, rows, 16, 16), 4);
-    for (size_t i = 0; i < 4; i++)
-        first[i] = rows[i].id;
+    assert_int_equal(take(fx->ob, out, 2, &a), 2); /* 0, 1 in flight */
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_DROPPED), 0);
     append_range(fx->ob, 4, 2);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_DROPPED), 2);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), 6);
     assert_int_equal(rows_of(fx->ob), 4);
-    n = read_all(fx->ob, rows, 16, 16);
-    assert_int_equal(n, 4);
-    /* The survivors keep their ids; the new ones follow. */
-    assert_int_equal(rows[0].id, first[2]);
-    assert_int_equal(rows[1].id, first[3]);
-    assert_int_equal(rows[2].id, first[3] + 1);
-    assert_int_equal(rows[3].id, first[3] + 2);
-    for (size_t i = 0; i < 4; i++)
-        assert_result_is(&rows[i].result, (unsigned)i + 2);
-    /* An ack for a dropped row (it may have been in flight) changes nothing. */
-    assert_int_equal(wr_outbox_remove(fx->ob, first, 2), WR_OK);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 2, 4);
+    /* The ack of a message whose results were dropped meanwhile changes nothing. */
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, a), WR_OK);
     assert_int_equal(rows_of(fx->ob), 4);
-    assert_int_equal(read_all(fx->ob, rows, 16, 16), 4);
-    assert_result_is(&rows[0].result, 2);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 2, 4);
 
     /* One batch larger than the ring: its last four stay. */
     append_range(fx->ob, 100, 10);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_DROPPED), 12);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), 16);
-    n = read_all(fx->ob, rows, 16, 16);
-    assert_int_equal(n, 4);
-    for (size_t i = 0; i < 4; i++)
-        assert_result_is(&rows[i].result, 106 + (unsigned)i);
-    /* A removed row is not counted as dropped when its slot is reused. */
-    assert_int_equal(wr_outbox_remove(fx->ob, &rows[0].id, 1), WR_OK);
+    assert_numbers(nums, due_numbers(fx->ob, nums, 16), 106, 4);
+    /* An acknowledged result is not counted as dropped when its slot is reused. */
+    assert_int_equal(take(fx->ob, out, 1, &a), 1);
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, a), WR_OK);
     append_range(fx->ob, 200, 1);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_DROPPED), 12);
     assert_int_equal(rows_of(fx->ob), 4);
 }
 
 /*
- * Rows acknowledged out of order leave holes in the ring. The ring holds
+ * Results acknowledged out of order leave holes in the ring. The ring holds
  * memory_capacity results; while fewer are held, nothing may be dropped.
  */
 static void test_outbox_memory_holes_do_not_drop(void **state)
 {
     struct fixture *fx = *state;
-    struct wr_forward_row rows[16];
-    uint64_t acked[2];
-    size_t n;
+    struct wr_result out[16];
+    struct wr_outbox_batch *a = NULL;
+    struct wr_outbox_batch *b = NULL;
+    unsigned nums[16];
 
     create_outbox(fx, NULL, 4);
     append_range(fx->ob, 0, 4);
-    assert_int_equal(read_all(fx->ob, rows, 16, 16), 4);
-    /* The 2nd and 3rd are acknowledged first (e.g. the 1st message failed and was resent). */
-    acked[0] = rows[1].id;
-    acked[1] = rows[2].id;
-    assert_int_equal(wr_outbox_remove(fx->ob, acked, 2), WR_OK);
+    assert_int_equal(take(fx->ob, out, 1, &a), 1); /* 0 */
+    assert_int_equal(take(fx->ob, out, 2, &b), 2); /* 1, 2 */
+    /* The 2nd message is acknowledged first (e.g. the 1st failed and is resent). */
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, b), WR_OK);
+    wr_outbox_release(fx->ob, a);
     assert_int_equal(rows_of(fx->ob), 2);
     append_range(fx->ob, 4, 2);
     assert_int_equal(rows_of(fx->ob), 4);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_DROPPED), 0);
-    n = read_all(fx->ob, rows, 16, 16);
-    assert_int_equal(n, 4);
-    assert_result_is(&rows[0].result, 0);
-    assert_result_is(&rows[1].result, 3);
-    assert_result_is(&rows[2].result, 4);
-    assert_result_is(&rows[3].result, 5);
+    assert_int_equal(due_numbers(fx->ob, nums, 16), 4);
+    assert_int_equal(nums[0], 0);
+    assert_int_equal(nums[1], 3);
+    assert_int_equal(nums[2], 4);
+    assert_int_equal(nums[3], 5);
 }
 
 /* ---- store failing -------------------------------------------------------------------------- */
 
 /*
- * A result the store refuses (its stream index is not configured) is kept
- * in memory like one the store could not write, and reads return the store
- * rows first, then the memory rows, whatever the order of the appends.
+ * A result the store refuses (its stream index is not configured) stays in
+ * memory instead of failing every checkpoint; it is offered after the stored
+ * results.
  */
 static void test_outbox_store_refusal_kept_in_memory_read_last(void **state)
 {
     struct fixture *fx = *state;
-    struct wr_forward_row rows[16];
+    struct wr_result out[16];
     struct wr_result bad = make_result(2);
-    size_t n;
+    struct wr_outbox_batch *b = NULL;
 
-    fx->st = open_store(fx->dir, 0);
+    fx->st = open_store(fx->dir);
     create_outbox(fx, fx->st, 8);
     append_range(fx->ob, 0, 2);
     bad.stream = 7;
     assert_int_equal(wr_outbox_append(fx->ob, &bad, 1), WR_OK);
-    assert_int_equal(wr_metrics_counter(fx->m, WR_C_STORE_WRITE_FAILURES), 1);
-    assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), 1);
-    append_range(fx->ob, 3, 2); /* the store takes writes again */
-    assert_int_equal(wr_metrics_counter(fx->m, WR_C_STORE_WRITE_FAILURES), 1);
-    assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), 1);
+    append_range(fx->ob, 3, 2);
+    assert_true(checkpoint(fx->st, fx->ob));
+    assert_int_equal(wr_metrics_counter(fx->m, WR_C_STORE_WRITE_FAILURES), 0);
+    assert_int_equal(stored_rows(fx->st), 4);
+    assert_int_equal(ob_stats(fx->ob).memory_rows, 1);
     assert_int_equal(rows_of(fx->ob), 5);
-    n = read_all(fx->ob, rows, 16, 16);
-    assert_int_equal(n, 5);
-    for (size_t i = 0; i < 4; i++)
-        assert_false(rows[i].id & MEM);
-    assert_result_is(&rows[0].result, 0);
-    assert_result_is(&rows[1].result, 1);
-    assert_result_is(&rows[2].result, 3);
-    assert_result_is(&rows[3].result, 4);
-    assert_true(rows[4].id & MEM);
-    assert_string_equal(rows[4].result.key, "k2");
-    assert_int_equal(rows[4].result.stream, 7);
-    assert_int_equal(wr_outbox_remove(fx->ob, &rows[4].id, 1), WR_OK);
-    assert_int_equal(wr_outbox_remove(fx->ob, &rows[0].id, 1), WR_OK);
-    assert_int_equal(rows_of(fx->ob), 3);
+    assert_int_equal(peek(fx->ob, out, 16), 5);
+    assert_result_is(&out[0], 0);
+    assert_result_is(&out[1], 1);
+    assert_result_is(&out[2], 3);
+    assert_result_is(&out[3], 4);
+    assert_string_equal(out[4].key, "k2");
+    assert_int_equal(out[4].stream, 7);
+    assert_int_equal(take(fx->ob, out, 16, &b), 5);
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, b), WR_OK);
+    assert_int_equal(rows_of(fx->ob), 0);
+    assert_int_equal(stored_rows(fx->st), 0);
 }
 
 static bool mount_tmpfs(const char *dir, const char *size)
@@ -615,83 +779,54 @@ static bool mount_tmpfs(const char *dir, const char *size)
 static void test_outbox_disk_full_falls_back_and_recovers(void **state)
 {
     struct fixture *fx = *state;
-    static struct wr_forward_row rows[40000];
-    static uint64_t ids[40000];
-    static bool in_memory[40000]; /* by result number: appended while the store failed */
+    static struct wr_result out[4000];
+    struct wr_outbox_batch *b = NULL;
     char filler[160];
     char buf[4096];
     unsigned next = 0;
-    unsigned failed_batches = 0;
-    unsigned n_memory = 0;
-    uint64_t st_rows = 0;
-    size_t n;
-    size_t i;
     int fd;
 
-    if (!mount_tmpfs(fx->mnt, "512k")) {
+    if (!mount_tmpfs(fx->mnt, "2m")) {
         skip(); /* needs CAP_SYS_ADMIN: run as root to cover it */
         return;
     }
-    fx->st = open_store(fx->mnt, 1000);
-    create_outbox(fx, fx->st, 1000);
+    fx->st = open_store(fx->mnt);
+    create_outbox(fx, fx->st, 4000);
+    append_range(fx->ob, next, 100);
+    next += 100;
+    assert_true(checkpoint(fx->st, fx->ob)); /* the store works */
     snprintf(filler, sizeof(filler), "%s/filler", fx->mnt);
     fd = open(filler, O_WRONLY | O_CREAT, 0644);
     assert_true(fd >= 0);
     memset(buf, 0x11, sizeof(buf));
-    for (int k = 0; k < 80; k++)
-        assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+    while (write(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf))
+        ;
     close(fd);
 
-    /* Fill the disk; then two more batches while it stays full. */
-    while (failed_batches < 3 && next < 30000) {
-        uint64_t before = wr_metrics_counter(fx->m, WR_C_STORE_WRITE_FAILURES);
-
-        append_range(fx->ob, next, 100);
-        if (wr_metrics_counter(fx->m, WR_C_STORE_WRITE_FAILURES) > before) {
-            failed_batches++;
-            n_memory += 100;
-            for (unsigned k = next; k < next + 100; k++)
-                in_memory[k] = true;
-        }
-        next += 100;
-        /* Nothing is lost: every result is in the store or in memory. */
+    /* Full: checkpoints fail, the results stay in memory, counted once each. */
+    for (int k = 0; k < 3; k++) {
+        for (int j = 0; j < 3; j++, next += 100)
+            append_range(fx->ob, next, 100);
+        assert_false(checkpoint(fx->st, fx->ob));
         assert_int_equal(rows_of(fx->ob), next);
     }
-    assert_int_equal(failed_batches, 3);
-    assert_true(next - n_memory >= 100); /* the store took writes before it filled */
-    assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), n_memory);
+    assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), next - 100);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_DROPPED), 0);
-    wr_store_outbox_stats(fx->st, &st_rows, NULL);
-    assert_int_equal(st_rows, next - n_memory);
+    assert_int_equal(stored_rows(fx->st), 100);
 
-    /* Space again: the next batch goes to the store. */
+    /* Space again: the next checkpoint writes them all. */
     assert_int_equal(unlink(filler), 0);
-    append_range(fx->ob, next, 100);
-    next += 100;
-    assert_int_equal(wr_metrics_counter(fx->m, WR_C_STORE_WRITE_FAILURES), 3);
-    assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), n_memory);
-    wr_store_outbox_stats(fx->st, &st_rows, NULL);
-    assert_int_equal(st_rows, next - n_memory);
-    assert_int_equal(rows_of(fx->ob), next);
-
-    /* Store rows first (the batch written after recovery included), then memory rows. */
-    n = read_all(fx->ob, rows, 40000, 500);
-    assert_int_equal(n, next);
-    for (i = 0; i < n && !(rows[i].id & MEM); i++) {
-        assert_false(in_memory[result_number(&rows[i].result)]);
-        assert_true(i == 0 || rows[i].id > rows[i - 1].id);
+    assert_true(checkpoint(fx->st, fx->ob));
+    assert_int_equal(stored_rows(fx->st), next);
+    assert_int_equal(ob_stats(fx->ob).memory_rows, 0);
+    assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), next - 100);
+    /* In order, none lost. */
+    for (unsigned i = 0; i < next; i += 100) {
+        assert_int_equal(take(fx->ob, out, 100, &b), 100);
+        for (unsigned k = 0; k < 100; k++)
+            assert_result_is(&out[k], i + k);
+        assert_int_equal(wr_outbox_acknowledge(fx->ob, b), WR_OK);
     }
-    assert_int_equal(i, next - n_memory);
-    assert_result_is(&rows[i - 1].result, next - 1);
-    for (size_t k = i; k < n; k++) {
-        assert_true(rows[k].id & MEM);
-        assert_true(in_memory[result_number(&rows[k].result)]);
-        assert_true(k == i ||
-                    result_number(&rows[k].result) == result_number(&rows[k - 1].result) + 1);
-    }
-    for (size_t k = 0; k < n; k++)
-        ids[k] = rows[k].id;
-    assert_int_equal(wr_outbox_remove(fx->ob, ids, n), WR_OK);
     assert_int_equal(rows_of(fx->ob), 0);
     wr_outbox_destroy(fx->ob);
     fx->ob = NULL;
@@ -702,43 +837,21 @@ static void test_outbox_disk_full_falls_back_and_recovers(void **state)
 
 /* ---- as the forwarder's io ------------------------------------------------------------------ */
 
-struct publish_log {
+/* This file's uplink: records the tags it was given. */
+struct wr_uplink {
     uint32_t tags[64];
     size_t n;
 };
 
-static int record_publish(void *ctx, const char *topic, const void *payload, size_t len,
+static int record_publish(struct wr_uplink *up, const char *topic, const void *payload, size_t len,
                           uint32_t tag)
 {
-    struct publish_log *log = ctx;
-
     (void)topic;
     (void)payload;
     (void)len;
-    assert_true(log->n < 64);
-    log->tags[log->n++] = tag;
+    assert_true(up->n < 64);
+    up->tags[up->n++] = tag;
     return WR_OK;
-}
-
-struct io_ctx {
-    struct wr_outbox *ob;
-    struct publish_log log;
-};
-
-static int io_read(void *ctx, struct wr_forward_cursor *cursor, struct wr_forward_row *rows,
-                   size_t max, size_t *n)
-{
-    return wr_outbox_read(((struct io_ctx *)ctx)->ob, cursor, rows, max, n);
-}
-
-static int io_remove(void *ctx, const uint64_t *ids, size_t n)
-{
-    return wr_outbox_remove(((struct io_ctx *)ctx)->ob, ids, n);
-}
-
-static int io_publish(void *ctx, const char *topic, const void *payload, size_t len, uint32_t tag)
-{
-    return record_publish(&((struct io_ctx *)ctx)->log, topic, payload, len, tag);
 }
 
 static void test_outbox_feeds_forwarder(void **state)
@@ -748,18 +861,20 @@ static void test_outbox_feeds_forwarder(void **state)
     struct wr_forward_params p;
     struct wr_forward *fw = NULL;
     struct wr_forward_io io;
-    struct io_ctx ctx;
+    struct wr_uplink up;
     struct wr_result bad = make_result(6);
-    uint64_t floor;
 
-    fx->st = open_store(fx->dir, 0);
+    fx->st = open_store(fx->dir);
     create_outbox(fx, fx->st, 8);
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.ob = fx->ob;
-    io.read = io_read;
-    io.remove = io_remove;
-    io.publish = io_publish;
-    io.ctx = &ctx;
+    memset(&up, 0, sizeof(up));
+    memset(&io, 0, sizeof(io));
+    io.outbox = fx->ob;
+    io.peek = wr_outbox_peek;
+    io.mark_sent = wr_outbox_mark_sent;
+    io.acknowledge = wr_outbox_acknowledge;
+    io.release = wr_outbox_release;
+    io.uplink = &up;
+    io.publish = record_publish;
     memset(&p, 0, sizeof(p));
     p.agent_id = "gw";
     p.topic = "up";
@@ -775,23 +890,21 @@ static void test_outbox_feeds_forwarder(void **state)
     /* Start the token bucket so the first real pump is not limited to one batch. */
     assert_int_equal(wr_forward_pump(fw, &io, 1, T0), 0);
 
-    append_range(fx->ob, 0, 6);
-    bad.stream = 9; /* refused by the store: a memory row */
+    append_range(fx->ob, 0, 4);
+    assert_true(checkpoint(fx->st, fx->ob)); /* 0-3 stored */
+    append_range(fx->ob, 4, 2);
+    bad.stream = 9; /* stays in memory */
     assert_int_equal(wr_outbox_append(fx->ob, &bad, 1), WR_OK);
     wr_forward_notify_backlog(fw, 7);
     assert_int_equal(wr_forward_pump(fw, &io, 1000, T0), 3);
-    floor = wr_forward_held_floor(fw);
-    assert_false(floor & MEM);
-    {
-        struct wr_forward_row rows[16];
-
-        /* The floor is the newest store row, held in flight. */
-        assert_int_equal(read_all(fx->ob, rows, 16, 16), 7);
-        assert_int_equal(floor, rows[5].id);
-    }
-    for (size_t i = 0; i < ctx.log.n; i++)
-        assert_int_equal(wr_forward_on_ack(fw, &io, ctx.log.tags[i], true, 1001), WR_OK);
+    assert_int_equal(ob_stats(fx->ob).in_flight, 7);
+    /* A checkpoint while they are in flight moves the memory ones to the store. */
+    assert_true(checkpoint(fx->st, fx->ob));
+    assert_int_equal(stored_rows(fx->st), 6);
+    for (size_t i = 0; i < up.n; i++)
+        assert_int_equal(wr_forward_on_ack(fw, &io, up.tags[i], true, 1001), WR_OK);
     assert_int_equal(rows_of(fx->ob), 0);
+    assert_int_equal(stored_rows(fx->st), 0);
     wr_forward_destroy(fw);
 }
 
@@ -802,9 +915,12 @@ int main(void)
         T(test_outbox_create_invalid),
         T(test_outbox_null_arguments),
         T(test_outbox_create_alloc_failure),
-        T(test_outbox_store_append_read_in_order),
+        T(test_outbox_acked_before_checkpoint_never_stored),
+        T(test_outbox_checkpoint_writes_unacked),
         T(test_outbox_store_read_pages),
-        T(test_outbox_store_remove),
+        T(test_outbox_release_offers_again_oldest_first),
+        T(test_outbox_ring_full_spills_to_store),
+        T(test_outbox_budget_spares_results_handed_out),
         T(test_outbox_memory_only_fifo),
         T(test_outbox_visit_memory),
         T(test_outbox_memory_full_drops_oldest),
