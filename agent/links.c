@@ -37,6 +37,7 @@ static int open_uplink(const struct wr_config *cfg, struct wr_links *l)
     struct wr_uplink_params up;
     struct plat_uri uri;
     char bridge_uri[64];
+    char will_topic[WR_CFG_STR_MAX];
     int rc;
 
     rc = plat_uri_parse(cfg->upstream.uri, &uri);
@@ -74,6 +75,9 @@ static int open_uplink(const struct wr_config *cfg, struct wr_links *l)
         PLAT_WARN(MOD, "upstream %s is plain TCP: results travel unencrypted", cfg->upstream.uri);
     }
     up.client_id = cfg->upstream.client_id;
+    if (wr_config_expand_topic(cfg->upstream.status_topic, cfg->agent.id, will_topic,
+                               sizeof(will_topic)) == WR_OK)
+        up.will_topic = will_topic;
     up.username = cfg->upstream.username;
     up.password = cfg->upstream.password;
     up.keepalive_s = cfg->upstream.keepalive_s;

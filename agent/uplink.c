@@ -47,6 +47,7 @@ struct wr_uplink {
     MQTTAsync client;
     char *username;
     char *password;
+    char *will_topic; /* retained "offline" on it when the connection dies; NULL: none */
     uint32_t keepalive_s;
     int qos;
     const struct wr_uplink_reports *reports;
@@ -215,6 +216,7 @@ static void on_publish_failed(void *context, MQTTAsync_failureData *response)
 static void start_connect(struct wr_uplink *up)
 {
     MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
     int rc;
 
     opts.keepAliveInterval = (int)up->keepalive_s;
@@ -228,6 +230,14 @@ static void start_connect(struct wr_uplink *up)
     opts.onSuccess = on_connect_ok;
     opts.onFailure = on_connect_failed;
     opts.context = up;
+    if (up->will_topic != NULL) {
+        /* Paho copies the will at connect; the broker publishes it if we vanish. */
+        will.topicName = up->will_topic;
+        will.message = WR_UPLINK_OFFLINE;
+        will.retained = 1;
+        will.qos = 1;
+        opts.will = &will;
+    }
     atomic_store(&up->connecting, true);
     rc = MQTTAsync_connect(up->client, &opts);
     if (rc != MQTTASYNC_SUCCESS) {
@@ -318,7 +328,7 @@ static void settle_slot(struct wr_uplink *up, struct pending *slot, bool sent,
 }
 
 static int paho_send(struct wr_uplink *up, const char *topic, const void *payload, size_t len,
-                     int qos, struct pending *slot)
+                     int qos, bool retained, struct pending *slot)
 {
     MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
     MQTTAsync_message msg = MQTTAsync_message_initializer;
@@ -326,6 +336,7 @@ static int paho_send(struct wr_uplink *up, const char *topic, const void *payloa
     msg.payload = (void *)(uintptr_t)payload;
     msg.payloadlen = (int)len;
     msg.qos = qos;
+    msg.retained = retained ? 1 : 0;
     if (slot != NULL) {
         opts.onSuccess = on_publish_ok;
         opts.onFailure = on_publish_failed;
@@ -346,7 +357,7 @@ static void send_outgoing(struct wr_uplink *up, struct outgoing *o)
 
     if (atomic_load(&up->connected) && !atomic_load(&up->stopping)) {
         slot = reserve_slot(up, o->tag);
-        rc = slot != NULL ? paho_send(up, o->topic, o->payload, o->len, up->qos, slot) : WR_E_FULL;
+        rc = slot != NULL ? paho_send(up, o->topic, o->payload, o->len, up->qos, false, slot) : WR_E_FULL;
     }
     plat_free(o->topic);
     if (rc == WR_OK)
@@ -385,7 +396,8 @@ static void send_status(struct wr_uplink *up)
     memcpy(topic, up->status_topic, sizeof(topic));
     up->status_pending = false;
     plat_mutex_unlock(up->lock);
-    if (atomic_load(&up->connected) && paho_send(up, topic, up->status_send, len, 0, NULL) != WR_OK)
+    if (atomic_load(&up->connected) &&
+        paho_send(up, topic, up->status_send, len, 0, true, NULL) != WR_OK)
         PLAT_DEBUG(MOD, "status message not sent");
 }
 
@@ -511,6 +523,10 @@ static void paho_stop(struct wr_uplink *up, uint32_t timeout_ms)
         if (MQTTAsync_isConnected(up->client)) {
             MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
 
+            /* A clean stop sends no will: say "offline" ourselves (the disconnect flushes it). */
+            if (up->will_topic != NULL)
+                paho_send(up, up->will_topic, WR_UPLINK_OFFLINE, strlen(WR_UPLINK_OFFLINE), 1,
+                          true, NULL);
             dopts.timeout = (int)timeout_ms;
             MQTTAsync_disconnect(up->client, &dopts);
         }
@@ -565,6 +581,11 @@ int wr_uplink_create(const struct wr_uplink_params *p, struct wr_uplink **out)
         if (up->username == NULL || up->password == NULL)
             goto fail;
     }
+    if (p->will_topic != NULL && p->will_topic[0] != '\0') {
+        up->will_topic = plat_strdup(p->will_topic);
+        if (up->will_topic == NULL)
+            goto fail;
+    }
     copts.MQTTVersion = MQTTVERSION_3_1_1;
     if (MQTTAsync_createWithOptions(&up->client, p->uri, p->client_id, MQTTCLIENT_PERSISTENCE_NONE,
                                     NULL, &copts) != MQTTASYNC_SUCCESS) {
@@ -592,5 +613,6 @@ void wr_uplink_destroy(struct wr_uplink *up, uint32_t timeout_ms)
     plat_free(up->status_send);
     plat_free(up->username);
     plat_free(up->password);
+    plat_free(up->will_topic);
     plat_free(up);
 }

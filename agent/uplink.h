@@ -50,8 +50,8 @@ struct wr_uplink_ops {
     int (*publish)(struct wr_uplink *up, const char *topic, const void *payload, size_t len,
                    uint32_t tag);
     /**
-     * Publish a status message (QoS 0, untracked); a newer one replaces one
-     * not yet sent. Returns WR_OK, WR_E_INVAL, WR_E_STATE or WR_E_NOMEM.
+     * Publish a status message (QoS 0, retained, untracked); a newer one
+     * replaces one not yet sent. Returns WR_OK, WR_E_INVAL, WR_E_STATE or WR_E_NOMEM.
      * Never blocks.
      */
     int (*publish_status)(struct wr_uplink *up, const char *topic, const void *payload, size_t len);
@@ -91,7 +91,13 @@ struct wr_uplink_params {
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
     uint64_t jitter_seed;
+    /* Status topic: the broker keeps WR_UPLINK_OFFLINE retained on it when the
+     * connection dies (Last Will), and a clean stop publishes the same. NULL or
+     * "" for none. Status messages are published retained. */
+    const char *will_topic;
 };
+
+#define WR_UPLINK_OFFLINE "offline"
 
 /** Create (not connected, no thread yet). Returns WR_OK, WR_E_INVAL or WR_E_NOMEM. Borrows params.
  */
