@@ -349,6 +349,20 @@ static int paho_send(struct wr_uplink *up, const char *topic, const void *payloa
     return WR_OK;
 }
 
+/* Publish the retained "offline" and wait (bounded) until the broker has it. */
+static void send_offline(struct wr_uplink *up, uint32_t timeout_ms)
+{
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+
+    msg.payload = (void *)(uintptr_t)WR_UPLINK_OFFLINE;
+    msg.payloadlen = (int)strlen(WR_UPLINK_OFFLINE);
+    msg.qos = 1;
+    msg.retained = 1;
+    if (MQTTAsync_sendMessage(up->client, up->will_topic, &msg, &opts) == MQTTASYNC_SUCCESS)
+        MQTTAsync_waitForCompletion(up->client, opts.token, timeout_ms);
+}
+
 /* Hand one mailbox message to Paho; every path ends in exactly one report for its tag. */
 static void send_outgoing(struct wr_uplink *up, struct outgoing *o)
 {
@@ -523,10 +537,9 @@ static void paho_stop(struct wr_uplink *up, uint32_t timeout_ms)
         if (MQTTAsync_isConnected(up->client)) {
             MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
 
-            /* A clean stop sends no will: say "offline" ourselves (the disconnect flushes it). */
+            /* A clean stop sends no will: say "offline" ourselves, after any last status. */
             if (up->will_topic != NULL)
-                paho_send(up, up->will_topic, WR_UPLINK_OFFLINE, strlen(WR_UPLINK_OFFLINE), 1,
-                          true, NULL);
+                send_offline(up, timeout_ms);
             dopts.timeout = (int)timeout_ms;
             MQTTAsync_disconnect(up->client, &dopts);
         }
