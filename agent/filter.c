@@ -62,8 +62,9 @@ struct wr_filter {
     size_t n_streams;
     uint64_t horizon_ms; /* 0: never expires */
 
-    struct entry *entries;
+    struct entry *entries; /* entry_cap entries, grown towards max_keys as keys arrive */
     uint32_t max_keys;
+    uint32_t entry_cap;
     uint32_t n_used; /* entries [n_used, max_keys) have never been used */
     uint32_t lru_head;
     uint32_t lru_tail;
@@ -212,13 +213,71 @@ static void lru_push_head(struct wr_filter *f, uint32_t e)
     f->lru_head = e;
 }
 
+/*
+ * max_keys is a ceiling: the pool and the cell table start small and double
+ * (the table rehashed from the hashes its cells keep) when a never-used
+ * entry is needed, so memory follows the keys seen. Room for entry n_used,
+ * or WR_E_NOMEM with nothing changed.
+ */
+#define FILTER_GROW_FIRST 64u
+
+/* Cells for n entries: a power of two of at least twice n, so probes stay short. */
+static uint32_t cells_for(uint32_t max_keys)
+{
+    uint32_t n = 8;
+
+    while (n < 2u * max_keys)
+        n *= 2u;
+    return n;
+}
+
+static int make_room(struct wr_filter *f)
+{
+    uint32_t need_cells = cells_for(f->n_used + 1u);
+
+    if (f->n_used == f->entry_cap) {
+        uint32_t want = f->entry_cap == 0 ? FILTER_GROW_FIRST : f->entry_cap * 2u;
+        struct entry *bigger;
+
+        if (want > f->max_keys || want < f->entry_cap)
+            want = f->max_keys;
+        bigger = plat_realloc(f->entries, (size_t)want * sizeof(*bigger));
+        if (bigger == NULL)
+            return WR_E_NOMEM;
+        f->entries = bigger;
+        f->entry_cap = want;
+    }
+    if (need_cells > f->mask + 1u) {
+        struct cell *old = f->cells;
+        uint32_t old_n = f->mask + 1u;
+        struct cell *cells = plat_malloc((size_t)need_cells * sizeof(*cells));
+
+        if (cells == NULL)
+            return WR_E_NOMEM;
+        for (uint32_t i = 0; i < need_cells; i++) {
+            cells[i].hash = 0;
+            cells[i].entry = NONE;
+        }
+        f->cells = cells;
+        f->mask = need_cells - 1u;
+        for (uint32_t i = 0; i < old_n; i++)
+            if (old[i].entry != NONE)
+                table_insert(f, old[i].hash, old[i].entry);
+        plat_free(old);
+    }
+    return WR_OK;
+}
+
 /* A pool entry for a new key: never used, else the least recently accepted if expired. */
 static uint32_t take_entry(struct wr_filter *f, uint64_t now_mono_ms)
 {
     uint32_t e;
 
-    if (f->n_used < f->max_keys)
-        return f->n_used++;
+    if (f->n_used < f->max_keys) {
+        /* A failed growth leaves the key untracked (counted), as a full pool does. */
+        if (make_room(f) == WR_OK)
+            return f->n_used++;
+    }
     e = f->lru_tail;
     if (e == NONE || !expired(f, e, now_mono_ms))
         return NONE;
@@ -470,23 +529,15 @@ static bool config_valid(const struct wr_filter_config *c)
     return isfinite(c->deadband) && c->deadband >= 0.0;
 }
 
-static uint32_t cells_for(uint32_t max_keys)
-{
-    uint32_t n = 8;
 
-    while (n < 2u * max_keys)
-        n *= 2u;
-    return n;
-}
-
+/* The staged records and the smallest cell table; the pool grows in make_room. */
 static int alloc_table(struct wr_filter *f, uint32_t max_keys, uint32_t max_batch)
 {
-    uint32_t n_cells = cells_for(max_keys);
+    uint32_t n_cells = cells_for(0);
 
-    f->entries = plat_calloc(max_keys, sizeof(*f->entries));
     f->cells = plat_malloc((size_t)n_cells * sizeof(*f->cells));
     f->staged = plat_calloc(max_batch, sizeof(*f->staged));
-    if (f->entries == NULL || f->cells == NULL || f->staged == NULL)
+    if (f->cells == NULL || f->staged == NULL)
         return WR_E_NOMEM;
     for (uint32_t i = 0; i < n_cells; i++) {
         f->cells[i].hash = 0;

@@ -13,9 +13,9 @@
 #define MOD "window"
 
 /*
- * Layout. Keys live in a fixed array of records found through an index
- * table hashed on (stream, key bytes); windows live in a fixed pool of slots
- * found through a second index table hashed on (key record, start). Each
+ * Layout. Keys live in an array of records found through an index table
+ * hashed on (stream, key bytes); windows live in a pool of slots found
+ * through a second index table hashed on (key record, start). Each
  * stream threads its slots on two lists: open (not yet closed) and retained
  * (closed, kept for revisions). A key record lives exactly as long as it
  * owns at least one slot, which is what "the key is tracked" means for the
@@ -111,21 +111,38 @@ struct stream {
     struct slot_list retained;
 };
 
+/*
+ * Memory follows use. n_key_recs and n_slots are ceilings chosen at create
+ * from the key limits and the memory budget; the arrays hold key_cap and
+ * slot_cap entries and grow (doubling, from GROW_FIRST) up to the ceilings
+ * when a new key or window finds no free one, and the index tables grow with
+ * them. Entries below the high-water marks key_hw and slot_hw have been
+ * used; a released one goes on its free list and is taken again before the
+ * high-water mark moves. Entry numbers are stable, since every reference is
+ * an index, never a pointer kept across a call that may grow. Nothing is
+ * handed back while running: what a burst of keys took stays for the next.
+ */
+#define GROW_FIRST 64u
+
 struct wr_window {
     struct stream *streams;
     size_t n_streams;
     uint64_t max_keys_total;
     struct key_rec *keys;
-    uint32_t n_key_recs;
+    uint32_t n_key_recs; /* ceiling */
+    uint32_t key_cap;
+    uint32_t key_hw;
     uint32_t keys_used;
     uint32_t key_free;
     struct wr_window__tab key_tab;
     struct slot *slots;
-    uint32_t n_slots;
+    uint32_t n_slots; /* ceiling */
+    uint32_t slot_cap;
+    uint32_t slot_hw;
+    uint32_t slots_used;
     uint32_t slot_free;
     struct wr_window__tab win_tab;
-    uint32_t *scratch; /* n_slots entries: emission order, clock-jump moves */
-    size_t memory_bytes;
+    uint32_t *scratch; /* slot_cap entries: emission order, clock-jump moves */
 };
 
 /* ---- arithmetic ---------------------------------------------------------------------------- */
@@ -246,9 +263,13 @@ static uint32_t key_acquire(struct wr_window *w, uint16_t stream, const char *ke
     uint32_t id = w->key_free;
     struct key_rec *k;
 
-    assert(id != NIL);
+    if (id != NIL) {
+        w->key_free = w->keys[id].next_free;
+    } else {
+        assert(w->key_hw < w->key_cap);
+        id = w->key_hw++;
+    }
     k = &w->keys[id];
-    w->key_free = k->next_free;
     memcpy(k->key, key, len);
     k->key[len] = '\0';
     k->hash = hash;
@@ -353,10 +374,17 @@ static uint32_t slot_take(struct wr_window *w, uint16_t stream, uint32_t key_id,
     struct wr_sketch *sk;
     struct slot *sl;
 
-    assert(id != NIL);
+    if (id != NIL) {
+        w->slot_free = w->slots[id].next;
+        sk = w->slots[id].agg.sketch;
+    } else {
+        /* A slot past the high-water mark is fresh (realloc'd) memory: no sketch yet. */
+        assert(w->slot_hw < w->slot_cap);
+        id = w->slot_hw++;
+        sk = NULL;
+    }
     sl = &w->slots[id];
-    w->slot_free = sl->next;
-    sk = sl->agg.sketch;
+    w->slots_used++;
     wr_agg_init(&sl->agg);
     /* A sketch left by the slot's previous window is reused if it has this stream's parameters. */
     if (sk != NULL && (!w->streams[stream].sketch ||
@@ -410,6 +438,7 @@ static void slot_release_unindexed(struct wr_window *w, uint32_t id)
     sl->flags = 0;
     sl->next = w->slot_free;
     w->slot_free = id;
+    w->slots_used--;
 }
 
 static void slot_unindex(struct wr_window *w, uint32_t id)
@@ -435,28 +464,86 @@ static void slot_release(struct wr_window *w, uint32_t id)
     slot_release_unindexed(w, id);
 }
 
+/* Grow an array of *cap entries of size bytes towards ceiling. WR_OK or WR_E_NOMEM. */
+static int grow_array(void **array, uint32_t *cap, uint32_t ceiling, size_t size)
+{
+    uint32_t want = *cap == 0 ? GROW_FIRST : (*cap > ceiling / 2 ? ceiling : *cap * 2);
+    void *p;
+
+    if (want > ceiling)
+        want = ceiling;
+    if (want <= *cap || (size_t)want > SIZE_MAX / size)
+        return WR_E_NOMEM;
+    p = plat_realloc(*array, (size_t)want * size);
+    if (p == NULL)
+        return WR_E_NOMEM;
+    *array = p;
+    *cap = want;
+    return WR_OK;
+}
+
+/*
+ * Room for one more slot, and one more key record when new_key: grow the
+ * arrays and index tables if the free lists are empty. Changes nothing that
+ * is in use, so a failure leaves the engine as it was (only perhaps with
+ * more room). ADDED or NO_MEMORY (ceiling reached or an allocation failed).
+ */
+static enum wr_window_outcome make_room(struct wr_window *w, bool new_key)
+{
+    if (new_key) {
+        if (w->key_free == NIL && w->key_hw == w->key_cap) {
+            void *keys = w->keys;
+
+            if (grow_array(&keys, &w->key_cap, w->n_key_recs, sizeof(*w->keys)) != WR_OK)
+                return WR_WINDOW_NO_MEMORY;
+            w->keys = keys;
+        }
+        if (wr_window__tab_reserve(&w->key_tab, (size_t)w->keys_used + 1) != WR_OK)
+            return WR_WINDOW_NO_MEMORY;
+    }
+    if (w->slot_free == NIL && w->slot_hw == w->slot_cap) {
+        void *scratch = w->scratch;
+        void *slots = w->slots;
+        uint32_t scratch_cap = w->slot_cap;
+
+        /* The scratch array first: it must always hold slot_cap entries. */
+        if (grow_array(&scratch, &scratch_cap, w->n_slots, sizeof(*w->scratch)) != WR_OK)
+            return WR_WINDOW_NO_MEMORY;
+        w->scratch = scratch;
+        if (grow_array(&slots, &w->slot_cap, scratch_cap, sizeof(*w->slots)) != WR_OK)
+            return WR_WINDOW_NO_MEMORY;
+        w->slots = slots;
+    }
+    if (wr_window__tab_reserve(&w->win_tab, (size_t)w->slots_used + 1) != WR_OK)
+        return WR_WINDOW_NO_MEMORY;
+    return WR_WINDOW_ADDED;
+}
+
 /*
  * Find or make room for a new window of (stream, key): the key limits apply
  * only to keys the engine does not track yet. On success *key_id is valid
- * and a slot is free.
+ * and a slot can be taken.
  */
 static enum wr_window_outcome reserve_window(struct wr_window *w, uint16_t stream, const char *key,
                                              size_t len, uint32_t hash, uint32_t *key_id)
 {
     struct stream *s = &w->streams[stream];
+    enum wr_window_outcome res;
 
     if (*key_id == NIL) {
         if (s->n_keys >= s->max_keys || (uint64_t)w->keys_used >= w->max_keys_total)
             return WR_WINDOW_KEY_LIMIT;
-        /* Fewer key records than max_keys_total only when the memory budget cut them. */
-        if (w->key_free == NIL || w->slot_free == NIL)
-            return WR_WINDOW_NO_MEMORY;
+        /*
+         * Fewer key records than max_keys_total only when the memory budget
+         * cut them; no room also when an allocation to grow failed.
+         */
+        res = make_room(w, true);
+        if (res != WR_WINDOW_ADDED)
+            return res;
         *key_id = key_acquire(w, stream, key, len, hash);
         return WR_WINDOW_ADDED;
     }
-    if (w->slot_free == NIL)
-        return WR_WINDOW_NO_MEMORY;
-    return WR_WINDOW_ADDED;
+    return make_room(w, false);
 }
 
 /*
@@ -513,17 +600,6 @@ static uint64_t bytes_for(size_t n_streams, uint64_t n_slots, uint64_t max_keys_
            wr_window__tab_bytes((size_t)n_slots);
 }
 
-static void *alloc_array(struct wr_window *w, uint64_t count, size_t size)
-{
-    void *p;
-
-    if (count == 0 || count > SIZE_MAX / size)
-        return NULL;
-    p = plat_calloc((size_t)count, size);
-    if (p != NULL)
-        w->memory_bytes += (size_t)count * size;
-    return p;
-}
 
 /* Number of window slots: what the limits call for, cut to the memory budget. */
 static int choose_pool(const struct wr_window_params *params, uint64_t max_keys_total,
@@ -618,44 +694,27 @@ int wr_window_create(const struct wr_window_params *params, struct wr_window **o
         return rc;
     n_keys = key_records_for(n_slots, max_keys_total);
 
+    if (n_keys > UINT32_MAX - 1 || n_slots > UINT32_MAX - 1)
+        return WR_E_NOMEM;
     w = plat_calloc(1, sizeof(*w));
     if (w == NULL)
         return WR_E_NOMEM;
-    w->memory_bytes = sizeof(*w);
     rc = WR_E_NOMEM;
     w->n_streams = params->n_streams;
     w->max_keys_total = max_keys_total;
-    w->streams = alloc_array(w, params->n_streams, sizeof(*w->streams));
+    w->streams = plat_calloc(params->n_streams, sizeof(*w->streams));
     if (w->streams == NULL)
         goto fail;
     for (size_t i = 0; i < params->n_streams; i++)
         init_stream(&w->streams[i], &params->streams[i]);
-
-    w->keys = alloc_array(w, n_keys, sizeof(*w->keys));
-    if (w->keys == NULL)
-        goto fail;
+    /* Ceilings only: the arrays and tables grow as keys and windows arrive. */
     w->n_key_recs = (uint32_t)n_keys;
-    for (uint32_t i = 0; i < w->n_key_recs; i++)
-        w->keys[i].next_free = i + 1 < w->n_key_recs ? i + 1 : NIL;
-    w->key_free = 0;
-    if (wr_window__tab_init(&w->key_tab, (size_t)n_keys) != WR_OK)
-        goto fail;
-    w->memory_bytes += (size_t)wr_window__tab_bytes((size_t)n_keys);
-
-    w->slots = alloc_array(w, n_slots, sizeof(*w->slots));
-    if (w->slots == NULL)
-        goto fail;
+    w->key_free = NIL;
     w->n_slots = (uint32_t)n_slots;
-    for (uint32_t i = 0; i < w->n_slots; i++) {
-        w->slots[i].next = i + 1 < w->n_slots ? i + 1 : NIL;
-        w->slots[i].prev = NIL;
-    }
-    w->slot_free = 0;
-    if (wr_window__tab_init(&w->win_tab, (size_t)n_slots) != WR_OK)
+    w->slot_free = NIL;
+    if (wr_window__tab_init(&w->key_tab, 0) != WR_OK)
         goto fail;
-    w->memory_bytes += (size_t)wr_window__tab_bytes((size_t)n_slots);
-    w->scratch = alloc_array(w, n_slots, sizeof(*w->scratch));
-    if (w->scratch == NULL)
+    if (wr_window__tab_init(&w->win_tab, 0) != WR_OK)
         goto fail;
 
     *out = w;
@@ -671,7 +730,7 @@ void wr_window_destroy(struct wr_window *w)
         return;
     plat_free(w->scratch);
     /* Sketches stay with their slots, used or free. */
-    for (uint32_t i = 0; w->slots != NULL && i < w->n_slots; i++)
+    for (uint32_t i = 0; w->slots != NULL && i < w->slot_hw; i++)
         wr_sketch_destroy(w->slots[i].agg.sketch);
     wr_window__tab_free(&w->win_tab);
     plat_free(w->slots);
@@ -1145,7 +1204,7 @@ int wr_window_checkpoint(struct wr_window *w, wr_window_visit_fn visit, void *ct
             return rc;
     }
     /* Only a complete walk makes the changes clean: the store saw all of them. */
-    for (uint32_t id = 0; id < w->n_slots; id++)
+    for (uint32_t id = 0; id < w->slot_hw; id++)
         w->slots[id].flags &= (uint8_t)~SLOT_DIRTY;
     return WR_OK;
 }
@@ -1169,7 +1228,7 @@ void wr_window_mark_all_dirty(struct wr_window *w)
 {
     if (w == NULL)
         return;
-    for (uint32_t id = 0; id < w->n_slots; id++)
+    for (uint32_t id = 0; id < w->slot_hw; id++)
         if (w->slots[id].flags & SLOT_USED)
             w->slots[id].flags |= SLOT_DIRTY;
 }
@@ -1321,5 +1380,9 @@ void wr_window_get_stats(const struct wr_window *w, struct wr_window_stats *stat
         stats->windows_retained += s->retained.len - s->n_unemitted_closed;
     }
     stats->keys = w->keys_used;
-    stats->memory_bytes = w->memory_bytes;
+    stats->memory_bytes = sizeof(*w) + w->n_streams * sizeof(*w->streams) +
+                          (size_t)w->key_cap * sizeof(*w->keys) +
+                          (size_t)w->slot_cap * (sizeof(*w->slots) + sizeof(*w->scratch)) +
+                          (size_t)wr_window__tab_bytes_now(&w->key_tab) +
+                          (size_t)wr_window__tab_bytes_now(&w->win_tab);
 }

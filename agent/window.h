@@ -30,13 +30,19 @@
  * wr_window_clock_jump when the gateway's wall clock jumps, so a jump neither
  * closes them all at once nor opens windows decades away.
  *
- * Memory. Every table is allocated at create, sized from the limits; adding
- * events and closing windows never allocates, except the quantile sketches
- * of streams that ask for them: a window slot gets its sketch with its first
- * event and keeps it (cleared) when the slot is reused; the sketch's bucket
- * array grows with the window's value range. An event whose sketch cannot
- * grow is dropped as WR_WINDOW_NO_MEMORY, so a window's sketch always holds
- * all of its values.
+ * Memory. The key limits and the memory budget are ceilings, not
+ * allocations: create sizes nothing but the per-stream state, and the key
+ * and window tables grow in chunks (doubling) as keys and windows arrive,
+ * up to what the limits and the budget allow. A new key or window that finds
+ * the ceiling reached, or whose growth fails to allocate, is refused as
+ * WR_WINDOW_NO_MEMORY with the engine unchanged. In steady state adding and
+ * closing windows reuses freed entries and allocates nothing; what a burst
+ * took is kept, not handed back. The quantile sketches of streams that ask
+ * for them also grow: a window slot gets its sketch with its first event
+ * and keeps it (cleared) when the slot is reused; the sketch's bucket array
+ * grows with the window's value range. An event whose sketch cannot grow is
+ * dropped as WR_WINDOW_NO_MEMORY, so a window's sketch always holds all of
+ * its values.
  *
  * Not thread-safe: one pipeline thread owns an engine.
  */
@@ -195,7 +201,7 @@ struct wr_window_stats {
     size_t windows_open;     /* not yet emitted */
     size_t windows_retained; /* emitted, kept for revisions */
     size_t keys;             /* distinct (stream, key) pairs tracked */
-    size_t memory_bytes;     /* tables allocated at create */
+    size_t memory_bytes;     /* bytes the engine holds now (grows with keys) */
 };
 
 void wr_window_get_stats(const struct wr_window *w, struct wr_window_stats *stats);

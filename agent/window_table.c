@@ -41,6 +41,28 @@ int wr_window__tab_init(struct wr_window__tab *t, size_t max_entries)
     return WR_OK;
 }
 
+int wr_window__tab_reserve(struct wr_window__tab *t, size_t n_entries)
+{
+    size_t cap = capacity_for(n_entries);
+    size_t old_cap = t->cells != NULL ? (size_t)t->mask + 1 : 0;
+    struct wr_window__tab bigger;
+
+    if (cap == 0)
+        return WR_E_NOMEM;
+    if (cap <= old_cap)
+        return WR_OK;
+    if (wr_window__tab_init(&bigger, n_entries) != WR_OK)
+        return WR_E_NOMEM;
+    /* Cells keep their hash, so rehashing needs nothing from the owner. */
+    for (size_t i = 0; i < old_cap; i++) {
+        if (t->cells[i].entry != WR_WINDOW__TAB_EMPTY)
+            wr_window__tab_insert(&bigger, t->cells[i].hash, t->cells[i].entry);
+    }
+    plat_free(t->cells);
+    *t = bigger;
+    return WR_OK;
+}
+
 void wr_window__tab_free(struct wr_window__tab *t)
 {
     plat_free(t->cells);

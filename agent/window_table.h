@@ -11,7 +11,8 @@
  * The table holds no keys: callers probe by hash and compare their own
  * entries. Each cell keeps the hash next to the entry number so that
  * deletion can shift later cells back (no tombstones) without calling back
- * into the owner. Allocated once; never grows.
+ * into the owner. It starts small and grows (doubling, rehashing from the
+ * hashes kept in the cells) as the owner reserves room for more entries.
  */
 
 #define WR_WINDOW__TAB_EMPTY UINT32_MAX
@@ -35,8 +36,21 @@ struct wr_window__probe {
 /** Bytes the table for max_entries entries allocates; 0 above 2^30 entries (refused). */
 uint64_t wr_window__tab_bytes(size_t max_entries);
 
-/** Allocate an empty table for up to max_entries entries. Returns WR_OK or WR_E_NOMEM. */
+/** Bytes the table holds now. */
+static inline uint64_t wr_window__tab_bytes_now(const struct wr_window__tab *t)
+{
+    return t->cells != NULL ? ((uint64_t)t->mask + 1) * sizeof(*t->cells) : 0;
+}
+
+/** Allocate an empty table with room for max_entries entries. Returns WR_OK or WR_E_NOMEM. */
 int wr_window__tab_init(struct wr_window__tab *t, size_t max_entries);
+
+/**
+ * Make room for n_entries entries (load factor at most 1/2), growing the
+ * table if needed. On WR_E_NOMEM the table is unchanged. Entry numbers and
+ * hashes are kept; probe cursors and cell positions are not.
+ */
+int wr_window__tab_reserve(struct wr_window__tab *t, size_t n_entries);
 
 /** Free the cells; a zeroed table is fine. */
 void wr_window__tab_free(struct wr_window__tab *t);
@@ -52,7 +66,7 @@ void wr_window__tab_probe_start(const struct wr_window__tab *t, uint32_t hash,
 bool wr_window__tab_probe_next(const struct wr_window__tab *t, struct wr_window__probe *p,
                                uint32_t *entry, uint32_t *pos);
 
-/** Insert an entry; the caller guarantees no more than max_entries are present. */
+/** Insert an entry; the caller has reserved room for it (wr_window__tab_reserve). */
 void wr_window__tab_insert(struct wr_window__tab *t, uint32_t hash, uint32_t entry);
 
 /** Remove the cell at pos (from wr_window__tab_probe_next) by backward shifting. */

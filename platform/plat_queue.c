@@ -206,6 +206,14 @@ int plat_queue_pop(struct plat_queue *q, void *items, size_t max, size_t *n_out,
         ring_copy_out(q, q->head, items, n);
         q->head = (q->head + n) % q->capacity;
         q->count -= n;
+        /*
+         * An empty ring starts again at slot 0, so the pages of the ring that
+         * are ever touched (and stay resident) follow the deepest the queue
+         * has been, not its capacity: a queue that keeps up never walks
+         * through all of it.
+         */
+        if (q->count == 0)
+            q->head = 0;
         atomic_store(&q->depth, q->count);
         if (q->push_waiters > 0)
             pthread_cond_broadcast(&q->nonfull);

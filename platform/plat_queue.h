@@ -6,8 +6,9 @@
 
 /*
  * A bounded FIFO of fixed-size items, copied in and out by value. All memory
- * is allocated once by plat_queue_create, so pushing and popping never
- * allocate. Any number of threads may push; one thread pops. Pushing never
+ * is reserved once by plat_queue_create, so pushing and popping never
+ * allocate; the ring starts again at its first slot whenever it drains, so
+ * only as much of it is touched (resident) as the queue has been deep. Any number of threads may push; one thread pops. Pushing never
  * blocks: a full queue is reported so that the producer (the ingest callback)
  * can apply backpressure instead of stalling.
  */

@@ -513,6 +513,8 @@ static void test_window_memory_budget_no_memory(void **state)
     assert_true(no_memory > 0);
     wr_window_get_stats(w, &st);
     assert_int_equal(st.windows_open, added);
+    /* Grown to the ceiling the budget allows, and not past it. */
+    assert_true(st.memory_bytes <= 16384);
     /* Closing the windows gives the slots back. */
     assert_int_equal(advance(w, 20000, &sink), (int)added);
     assert_int_equal(add(w, "k999", 31000, 1.0, 20000), WR_WINDOW_ADDED);
@@ -1090,32 +1092,42 @@ static void test_window_stress_no_allocation(void **state)
     sp.allowed_lateness_s = 5;
     sp.max_keys = KEYS;
     w = make1(&sp);
-    stress_count = 0;
-    stress_results = 0;
-    /* From here on any allocation fails (and would be counted). */
-    wr_test_alloc_fail_at(1);
-    for (uint32_t i = 0; i < EVENTS; i++) {
-        struct wr_event ev;
-        struct wr_now now;
-        enum wr_window_outcome out;
-        /* Mostly in order, with a little jitter backwards inside the lateness. */
-        int64_t t = base + (int64_t)i * 10 - (int64_t)((i * 7919u) % 4000u);
+    /*
+     * The tables grow while the first pass brings the keys in; the second
+     * pass, the same traffic an hour later, must run on what the first one
+     * left (freed windows and keys are reused) without a single allocation.
+     */
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t pass_base = base + (int64_t)pass * 3600000;
+        uint64_t pass_mono = (uint64_t)pass * 3600000;
 
-        snprintf(key, sizeof(key), "k%05u", (unsigned)((i * 7u) % KEYS));
-        mono = (uint64_t)i * 10;
-        ev = mkev(0, key, t, (double)(i % 100), true);
-        now = at(mono);
-        assert_int_equal(wr_window_add(w, &ev, &now, &out), WR_OK);
-        assert_int_equal(out, WR_WINDOW_ADDED);
-        if (i % 1000 == 999) {
+        stress_count = 0;
+        stress_results = 0;
+        if (pass == 1)
+            wr_test_alloc_fail_at(1); /* counts from here; the first would fail */
+        for (uint32_t i = 0; i < EVENTS; i++) {
+            struct wr_event ev;
+            struct wr_now now;
+            enum wr_window_outcome out;
+            /* Mostly in order, with a little jitter backwards inside the lateness. */
+            int64_t t = pass_base + (int64_t)i * 10 - (int64_t)((i * 7919u) % 4000u);
+
+            snprintf(key, sizeof(key), "k%05u", (unsigned)((i * 7u) % KEYS));
+            mono = pass_mono + (uint64_t)i * 10;
+            ev = mkev(0, key, t, (double)(i % 100), true);
             now = at(mono);
-            assert_true(wr_window_advance(w, &now, stress_emit, NULL) >= 0);
+            assert_int_equal(wr_window_add(w, &ev, &now, &out), WR_OK);
+            assert_int_equal(out, WR_WINDOW_ADDED);
+            if (i % 1000 == 999) {
+                now = at(mono);
+                assert_true(wr_window_advance(w, &now, stress_emit, NULL) >= 0);
+            }
         }
-    }
-    {
-        struct wr_now now = at(mono + 1000000);
+        {
+            struct wr_now now = at(mono + 1000000);
 
-        assert_true(wr_window_advance(w, &now, stress_emit, NULL) > 0);
+            assert_true(wr_window_advance(w, &now, stress_emit, NULL) > 0);
+        }
     }
     assert_int_equal(stress_count, EVENTS);
     assert_true(stress_results >= KEYS);
@@ -1251,7 +1263,7 @@ static void test_window_sketch_no_memory_drops_event(void **state)
 
     (void)state;
     w = make1(&sp);
-    wr_test_alloc_fail_at(1); /* the sketch of the new window */
+    wr_test_alloc_fail_at(1); /* the new window: its tables growing, then its sketch */
     assert_int_equal(add(w, "k", 1000, 5.0, 0), WR_WINDOW_NO_MEMORY);
     wr_test_alloc_fail_at(0);
     assert_int_equal(add(w, "k", 1001, 6.0, 0), WR_WINDOW_ADDED);
@@ -1287,6 +1299,118 @@ static void test_window_clock_jump_merges_sketches(void **state)
         assert_within(sink.r[i].quantiles[3], 100.0);
     }
     wr_window_destroy(w);
+}
+
+/* Limits are ceilings: an engine for 100,000 keys starts small and grows with the keys in use. */
+static void test_window_grows_with_keys(void **state)
+{
+    enum { KEYS = 20000 };
+    struct wr_window_stream_params sp = stream_params();
+    struct wr_window *w;
+    struct wr_window_stats st;
+    size_t empty_bytes;
+    size_t bytes_1k = 0;
+    char key[16];
+
+    (void)state;
+    sp.max_keys = 100000;
+    w = make(&sp, 1, 0, 0);
+    wr_window_get_stats(w, &st);
+    empty_bytes = st.memory_bytes;
+    assert_true(empty_bytes < 4096);
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(add(w, key, 10500, (double)i, 0), WR_WINDOW_ADDED);
+        if (i == 999) {
+            wr_window_get_stats(w, &st);
+            bytes_1k = st.memory_bytes;
+        }
+    }
+    wr_window_get_stats(w, &st);
+    assert_int_equal(st.keys, KEYS);
+    assert_int_equal(st.windows_open, KEYS);
+    assert_true(bytes_1k > empty_bytes);
+    assert_true(st.memory_bytes > bytes_1k);
+    /* About what 20,000 keys need (a record, a slot, index cells), not 100,000's worth. */
+    assert_true(st.memory_bytes < (size_t)KEYS * 1024);
+    /* Every key is still found after the tables rehashed: same keys fold into the same windows. */
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(add(w, key, 10600, (double)i, 0), WR_WINDOW_ADDED);
+    }
+    wr_window_get_stats(w, &st);
+    assert_int_equal(st.keys, KEYS);
+    assert_int_equal(st.windows_open, KEYS);
+    stress_count = 0;
+    stress_results = 0;
+    {
+        struct wr_now now = at(1000000);
+
+        assert_int_equal(wr_window_advance(w, &now, stress_emit, NULL), KEYS);
+    }
+    assert_int_equal(stress_count, 2 * KEYS);
+    wr_window_destroy(w);
+}
+
+/*
+ * Growth that fails to allocate refuses that one add as NO_MEMORY and
+ * changes nothing else: fail the Nth allocation for N = 1, 2, ... while
+ * 3,000 keys arrive, until a run needs fewer allocations than N.
+ */
+static void test_window_growth_alloc_failure(void **state)
+{
+    enum { KEYS = 3000 };
+    char key[16];
+
+    (void)state;
+    for (long nth = 1;; nth++) {
+        struct wr_window_stream_params sp = stream_params();
+        struct wr_window *w;
+        struct wr_window_stats st;
+        size_t added = 0;
+        size_t no_memory = 0;
+        long used;
+
+        sp.max_keys = KEYS;
+        wr_test_alloc_fail_at(0);
+        w = make(&sp, 1, 0, 0);
+        wr_test_alloc_fail_at(nth);
+        for (int i = 0; i < KEYS; i++) {
+            enum wr_window_outcome out;
+
+            snprintf(key, sizeof(key), "k%d", i);
+            out = add(w, key, 10500, 1.0, 0);
+            assert_true(out == WR_WINDOW_ADDED || out == WR_WINDOW_NO_MEMORY);
+            if (out == WR_WINDOW_ADDED)
+                added++;
+            else
+                no_memory++;
+        }
+        used = wr_test_alloc_count();
+        wr_test_alloc_fail_at(0);
+        /* Exactly the add that hit the failure was refused, the rest went in. */
+        assert_int_equal(no_memory, used >= nth ? 1 : 0);
+        assert_int_equal(added + no_memory, KEYS);
+        wr_window_get_stats(w, &st);
+        assert_int_equal(st.keys, added);
+        assert_int_equal(st.windows_open, added);
+        /* Nothing corrupt: every window that went in closes with its event. */
+        stress_count = 0;
+        stress_results = 0;
+        {
+            struct wr_now now = at(1000000);
+
+            assert_int_equal(wr_window_advance(w, &now, stress_emit, NULL), (int)added);
+        }
+        assert_int_equal(stress_count, added);
+        wr_window_get_stats(w, &st);
+        assert_int_equal(st.keys, 0);
+        /* The refused key can come in now. */
+        assert_int_equal(add(w, "again", 1010500, 1.0, 1000000), WR_WINDOW_ADDED);
+        wr_window_destroy(w);
+        if (used < nth)
+            break;
+    }
 }
 
 int main(void)
@@ -1326,6 +1450,8 @@ int main(void)
         T(test_window_random_churn_consistent),
         T(test_window_create_alloc_failure),
         T(test_window_stress_no_allocation),
+        T(test_window_grows_with_keys),
+        T(test_window_growth_alloc_failure),
     };
 #undef T
 
