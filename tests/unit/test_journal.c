@@ -273,7 +273,7 @@ static void test_journal_torn_last_record_is_skipped(void **state)
     append_range(j, 0, 5, 6);
     wr_journal_close(j);
     /* The crash hit while the 5th record's key was being written. */
-    poke(f, slot_offset(4) + WR_JOURNAL_RECORD_FIXED_BYTES + 2, 0xff);
+    poke(f, slot_offset(4) + (long)WR_JOURNAL_RECORD_FIXED_BYTES + 2, 0xff);
     j = open_ok(f, BOOT, FP, &orep);
     assert_int_equal(orep.found, WR_JOURNAL_REOPENED);
     assert_int_equal(orep.last_seq, 4);
