@@ -117,6 +117,21 @@ void wr_metrics_add(struct wr_metrics *m, enum wr_counter c, uint64_t n)
         atomic_fetch_add_explicit(&m->counters[c], n, memory_order_relaxed);
 }
 
+void wr_metrics_raise(struct wr_metrics *m, enum wr_counter c, uint64_t value)
+{
+    uint_fast64_t cur;
+
+    if (m == NULL || (unsigned)c >= WR_COUNTER_COUNT)
+        return;
+    cur = atomic_load_explicit(&m->counters[c], memory_order_relaxed);
+    /* A failed exchange reloads cur: retry only while someone else left it lower. */
+    while (cur < value) {
+        if (atomic_compare_exchange_weak_explicit(&m->counters[c], &cur, value,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            break;
+    }
+}
+
 void wr_metrics_drop(struct wr_metrics *m, enum wr_drop_reason reason, uint64_t n)
 {
     if (m != NULL && (unsigned)reason < WR_DROP_REASON_COUNT)

@@ -29,6 +29,10 @@
     X(STORE_WRITE_FAILURES, "store_write_failures_total", "failed storage transactions")          \
     X(RESULTS_UNPERSISTED, "results_unpersisted_total", "results kept in memory: storage failed")  \
     X(STORE_CORRUPTIONS, "store_corruptions_total", "corrupt databases moved aside")              \
+    X(STORAGE_WRITTEN_BYTES, "storage_written_bytes_total",                                        \
+      "bytes this process wrote to storage (/proc/self/io write_bytes)")                           \
+    X(OUTBOX_PERSISTED, "outbox_persisted_results_total",                                          \
+      "results written to storage: unacknowledged at a checkpoint, or spilled")                    \
     X(CLOCK_JUMPS, "clock_jumps_total", "wall-clock jumps detected")                               \
     X(CHECKPOINTS, "checkpoints_total", "checkpoints written")                                     \
     X(BACKPRESSURE_HOLDS, "backpressure_holds_total", "messages left with Paho: queue full")     \
@@ -88,6 +92,14 @@ void wr_metrics_destroy(struct wr_metrics *m);
 
 /** Thread-safe updates. */
 void wr_metrics_add(struct wr_metrics *m, enum wr_counter c, uint64_t n);
+
+/**
+ * Raise counter c to value if it is lower (a counter read from an absolute
+ * source, such as the process's I/O accounting, never goes back). After a
+ * reload the new pipeline's counter holds the old total (wr_metrics_absorb)
+ * before its first raise, so the total stays the process's. Thread-safe.
+ */
+void wr_metrics_raise(struct wr_metrics *m, enum wr_counter c, uint64_t value);
 void wr_metrics_drop(struct wr_metrics *m, enum wr_drop_reason reason, uint64_t n);
 void wr_metrics_set(struct wr_metrics *m, enum wr_gauge g, uint64_t value);
 

@@ -347,6 +347,7 @@ static void commit_written(struct wr_outbox *ob)
     }
     pop_removed_head(ob);
     ob->persisted += persisted;
+    wr_metrics_add(ob->metrics, WR_C_OUTBOX_PERSISTED, persisted);
     ob->peek_valid = false;
     if (ob->persist_failing)
         PLAT_INFO(MOD, "storage writable again: results are persisted again");

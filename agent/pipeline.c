@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "plat_file.h"
+#include "plat_io.h"
 #include "plat_log.h"
 #include "plat_mem.h"
 #include "plat_notify.h"
@@ -184,6 +185,30 @@ static bool uplink_connected(const struct wr_pipeline *p)
     return p->deps.uplink_ops->connected(p->deps.uplink);
 }
 
+/*
+ * windrow_storage_written_bytes_total: what the kernel counts as written by
+ * this process (every file, SQLite's database and WAL above all; tmpfs, so
+ * the crash journal, not at all). Without /proc the store's own estimate of
+ * its writes stands in, added as it grows.
+ */
+static void update_written_bytes(struct wr_pipeline *p)
+{
+    struct plat_io_counters io;
+    struct wr_store_stats ss;
+
+    if (plat_io_self(&io) == WR_OK) {
+        wr_metrics_raise(p->metrics, WR_C_STORAGE_WRITTEN_BYTES, io.write_bytes);
+        return;
+    }
+    if (p->store == NULL)
+        return;
+    wr_store_get_stats(p->store, &ss);
+    if (ss.written_bytes_estimate > p->store_written_seen)
+        wr_metrics_add(p->metrics, WR_C_STORAGE_WRITTEN_BYTES,
+                       ss.written_bytes_estimate - p->store_written_seen);
+    p->store_written_seen = ss.written_bytes_estimate;
+}
+
 static void update_gauges(struct wr_pipeline *p)
 {
     struct wr_window_stats ws;
@@ -206,6 +231,7 @@ static void update_gauges(struct wr_pipeline *p)
         wr_metrics_set(p->metrics, WR_G_STORE_BYTES, wr_store_bytes(p->store));
     wr_metrics_set(p->metrics, WR_G_BACKPRESSURE_STATE,
                    (uint64_t)wr_backpressure_current(p->backpressure));
+    update_written_bytes(p);
 }
 
 /* The service manager's one-line status: sent when it changes, at metrics time. */

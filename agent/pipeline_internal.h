@@ -102,6 +102,9 @@ struct wr_pipeline {
     const char *stream_names[WR_CFG_MAX_STREAMS];
     unsigned stream_aggs[WR_CFG_MAX_STREAMS];
     uint64_t next_store_retry_mono_ms;
+    /* The store's own written-bytes estimate last added to the wear metric
+     * (used only where the kernel's I/O accounting cannot be read). */
+    uint64_t store_written_seen;
     /* The loop's deadlines (monotonic ms). */
     uint64_t next_checkpoint_mono_ms;
     uint64_t next_metrics_mono_ms;

@@ -400,6 +400,17 @@ int wr_store__unit_end(struct wr_store *st, bool joined, const struct wr_store__
     return rc;
 }
 
+void wr_store__count_wal_append(struct wr_store *st, uint64_t frames)
+{
+    uint64_t before = frames >= st->wal_frames ? st->wal_frames : 0;
+
+    if (frames == before)
+        return;
+    /* A WAL started afresh (after a truncating checkpoint) gets its header first. */
+    st->stats.written_bytes_estimate += (before == 0 ? WAL_HEADER_BYTES : 0) +
+                                        (frames - before) * (st->page_size + WAL_FRAME_HEADER_BYTES);
+}
+
 int wr_store__wal_truncate(struct wr_store *st)
 {
     int log_frames = 0;
@@ -410,6 +421,11 @@ int wr_store__wal_truncate(struct wr_store *st)
                                    &done_frames);
     if (rc != SQLITE_OK)
         return wr_store__fail(st, rc, "checkpointing the WAL");
+    /* Each page is copied back once, however many frames the WAL held for it. */
+    if (done_frames > 0)
+        st->stats.written_bytes_estimate +=
+            ((uint64_t)done_frames < st->page_count ? (uint64_t)done_frames : st->page_count) *
+            st->page_size;
     st->wal_frames = 0;
     st->commits_since_sync = 0;
     st->stats.wal_syncs++;

@@ -330,6 +330,11 @@ struct wr_store_stats {
     uint64_t dropped;
     uint64_t bad_rows;    /* outbox rows skipped because their aggregate did not decode */
     uint64_t corruptions; /* databases moved aside, at open or later */
+    /* The store's own estimate of the bytes it wrote to its files since open:
+     * WAL frames appended (page + frame header) and pages copied back into the
+     * database at WAL checkpoints. The kernel's count (/proc/self/io) is the
+     * measure; this stands in where that cannot be read. */
+    uint64_t written_bytes_estimate;
 };
 
 /** Copy the counters. NULL st gives zeros. */

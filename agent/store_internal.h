@@ -142,6 +142,9 @@ int wr_store__refresh_pages(struct wr_store *st);
 /* Roll back the open transaction, if SQLite has not already done so. */
 void wr_store__rollback(struct wr_store *st);
 
+/* Count the WAL frames a commit appended (the WAL now holds frames) in the written-bytes estimate. */
+void wr_store__count_wal_append(struct wr_store *st, uint64_t frames);
+
 /* Checkpoint the WAL and truncate it: the durable point. */
 int wr_store__wal_truncate(struct wr_store *st);
 

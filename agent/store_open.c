@@ -33,9 +33,12 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int n_pages)
 {
     struct wr_store *st = arg;
 
+    uint64_t frames = n_pages > 0 ? (uint64_t)n_pages : 0;
+
     (void)db;
     (void)name;
-    st->wal_frames = n_pages > 0 ? (uint64_t)n_pages : 0;
+    wr_store__count_wal_append(st, frames);
+    st->wal_frames = frames;
     st->commits_since_sync++;
     if (st->wal_frames >= st->wal_max_pages || st->commits_since_sync >= st->sync_every_commits)
         (void)wr_store__wal_truncate(st);

@@ -401,6 +401,7 @@ static void test_outbox_acked_before_checkpoint_never_stored(void **state)
     assert_true(checkpoint(fx->st, fx->ob));
     assert_int_equal(store_appended(fx->st), 0);
     assert_int_equal(ob_stats(fx->ob).persisted, 0);
+    assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_PERSISTED), 0);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_RESULTS_UNPERSISTED), 0);
     assert_int_equal(wr_metrics_counter(fx->m, WR_C_STORE_WRITE_FAILURES), 0);
 }
@@ -426,6 +427,7 @@ static void test_outbox_checkpoint_writes_unacked(void **state)
     assert_int_equal(stored_rows(fx->st), 6);
     assert_int_equal(ob_stats(fx->ob).memory_rows, 0);
     assert_int_equal(ob_stats(fx->ob).persisted, 6);
+    assert_int_equal(wr_metrics_counter(fx->m, WR_C_OUTBOX_PERSISTED), 6);
     assert_int_equal(rows_of(fx->ob), 6);
     /* Still in flight across the move; the others are due from the store, in order. */
     assert_numbers(nums, due_numbers(fx->ob, nums, 16), 2, 4);

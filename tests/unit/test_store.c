@@ -972,6 +972,7 @@ static void test_store_stats_counters(void **state)
     struct wr_store_options o;
     struct wr_store *st = NULL;
     uint64_t syncs_at_open;
+    uint64_t estimate;
 
     opts_init(&o, fx->dir, names_ab, 2);
     o.sync_every_commits = 2;
@@ -996,9 +997,15 @@ static void test_store_stats_counters(void **state)
     assert_int_equal(stats.write_failures, 0);
     assert_int_equal(stats.corruptions, 0);
     assert_int_equal(stats.db_bytes, wr_store_bytes(st));
+    /* Two commits appended at least one WAL frame each (page + frame header) after a WAL
+     * header, and the durable point after the second copied at least one page back. */
+    assert_true(stats.written_bytes_estimate >= 32 + 2 * (4096 + 24) + 4096);
+    estimate = stats.written_bytes_estimate;
     assert_int_equal(wr_store_sync(st), WR_OK);
     wr_store_get_stats(st, &stats);
     assert_int_equal(stats.wal_syncs, syncs_at_open + 2);
+    /* The WAL was empty: that sync wrote nothing. */
+    assert_true(stats.written_bytes_estimate == estimate);
     /* After a sync the WAL is empty: the size is exactly the database's pages. */
     assert_int_equal(wr_store_bytes(st) % 4096, 0);
     wr_store_close(st);
