@@ -89,6 +89,13 @@ install(FILES ${WINDROW_PROFILE_UNIT} DESTINATION /lib/systemd/system
 # group windrow read access.
 install(FILES ${WINDROW_PROFILE_DIR}/windrow.json DESTINATION /etc/windrow
     PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
+# The local broker's drop-in (firmware-targets/common/mosquitto/windrow.conf:
+# queue limits and persistent sessions, so the broker queues for Windrow
+# instead of dropping). Debian's mosquitto.conf includes conf.d; without
+# mosquitto installed the file is inert.
+install(FILES ${PROJECT_SOURCE_DIR}/firmware-targets/common/mosquitto/windrow.conf
+    DESTINATION /etc/mosquitto/conf.d
+    PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 # /var/lib/windrow is made by postinst (and by systemd's StateDirectory=),
 # not shipped: its contents are the agent's, and purge removes them.
 
@@ -141,9 +148,10 @@ set(CPACK_DEBIAN_PACKAGE_SUGGESTS "mosquitto")
 
 # Maintainer scripts and the conffiles list (CPack marks nothing as a
 # conffile by itself; without the entry an upgrade would overwrite the
-# fleet-managed config).
+# fleet-managed config or an administrator's tuning of the broker drop-in).
 set(_wr_debian_dir ${PROJECT_SOURCE_DIR}/firmware-targets/common/debian)
-file(WRITE ${CMAKE_BINARY_DIR}/debian/conffiles "/etc/windrow/windrow.json\n")
+file(WRITE ${CMAKE_BINARY_DIR}/debian/conffiles
+    "/etc/windrow/windrow.json\n/etc/mosquitto/conf.d/windrow.conf\n")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_BINARY_DIR}/debian/conffiles
     ${_wr_debian_dir}/postinst

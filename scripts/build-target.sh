@@ -112,7 +112,10 @@ fi
 contents=$(dpkg-deb -c "$deb")
 grep -q '\./etc/windrow/windrow\.json$' <<<"$contents"
 grep -q '\./lib/systemd/system/windrow\.service$' <<<"$contents"
-grep -qx '/etc/windrow/windrow.json' <<<"$(dpkg-deb -I "$deb" conffiles)"
+grep -q '\./etc/mosquitto/conf\.d/windrow\.conf$' <<<"$contents"
+conffiles=$(dpkg-deb -I "$deb" conffiles)
+grep -qx '/etc/windrow/windrow.json' <<<"$conffiles"
+grep -qx '/etc/mosquitto/conf.d/windrow.conf' <<<"$conffiles"
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT

@@ -14,6 +14,18 @@ trap cleanup EXIT
 dpkg -i "$deb"
 /usr/bin/windrow --check-config /etc/windrow/windrow.json
 dpkg-query -W -f='${Conffiles}\n' windrow | grep -q /etc/windrow/windrow.json
+# The local broker's drop-in: installed, a conffile, and accepted by
+# Mosquitto the way Debian's mosquitto.conf includes it, with the queueing
+# it promises (tests/integration/test_broker_dropin.py on the installed file).
+test -f /etc/mosquitto/conf.d/windrow.conf
+dpkg-query -W -f='${Conffiles}\n' windrow | grep -q /etc/mosquitto/conf.d/windrow.conf
+if command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto; then
+    WINDROW_BROKER_DROPIN=/etc/mosquitto/conf.d/windrow.conf \
+        python3 tests/integration/test_broker_dropin.py
+    dropin="broker drop-in loads and queues"
+else
+    dropin="broker drop-in installed (no mosquitto here to load it)"
+fi
 test -d /var/lib/windrow
 systemd-analyze verify /lib/systemd/system/windrow.service
-echo "package check: installed, config valid, conffile registered, unit verified"
+echo "package check: installed, config valid, conffiles registered, unit verified, $dropin"

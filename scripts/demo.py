@@ -1,8 +1,9 @@
 """The demo: a local broker, simulated sensors, windrow, and a TLS upstream.
 
 Starts two Mosquitto brokers on free loopback ports (the gateway's local one,
-and an upstream one that only speaks mutual TLS with certificates made here),
-runs windrow between them, lets a few simulated sensors publish, and prints
+with the package's drop-in firmware-targets/common/mosquitto/windrow.conf,
+and an upstream one that only speaks mutual TLS with certificates made
+here), runs windrow between them, lets a few simulated sensors publish, and prints
 each window result as it arrives upstream.
 """
 import json
@@ -29,7 +30,9 @@ def main():
     certs = os.path.join(workdir, "certs")
     subprocess.run(["sh", os.path.join(ROOT, "scripts/gen-certs.sh"), certs], check=True)
     tls = {"ca": certs + "/ca.pem", "cert": certs + "/client.pem", "key": certs + "/client.key"}
-    local = Broker(workdir, "local").start()
+    # The gateway's local broker runs with the drop-in the package installs
+    # into /etc/mosquitto/conf.d/ (its queueing and session settings).
+    local = Broker(workdir, "local", dropin=harness.BROKER_DROPIN).start()
     upstream = Broker(workdir, "upstream",
                       tls={"ca": tls["ca"], "cert": certs + "/server.pem",
                            "key": certs + "/server.key"}).start()
@@ -48,6 +51,7 @@ def main():
         collector = Collector(upstream, topic="windrow/#", client_id="demo-viewer", tls=tls)
         print("windrow is running: local broker :%d -> windrow -> upstream mqtts://127.0.0.1:%d"
               % (local.port, upstream.port))
+        print("local broker settings from %s" % os.path.relpath(local.dropin, ROOT))
         print("simulated sensors publish for %d s; window results arriving upstream (over TLS):"
               % SECONDS)
         print("%-12s %-10s %-20s %5s %9s %9s %9s" % ("stream", "key", "window (UTC)", "count",

@@ -108,16 +108,11 @@ DROPIN = None  # set by --dropin
 
 
 def dropin_file():
-    """The Mosquitto drop-in: --dropin FILE, else the one the package ships (a .conf
-    under firmware-targets/ that sets max_queued_messages), if the tree has one yet."""
+    """The Mosquitto drop-in: --dropin FILE, else the one the package ships
+    (firmware-targets/common/mosquitto/windrow.conf)."""
     if DROPIN:
         return DROPIN
-    for path in sorted(glob.glob(os.path.join(ROOT, "firmware-targets", "**", "*.conf"),
-                                 recursive=True)):
-        with open(path, errors="replace") as f:
-            if "max_queued_messages" in f.read():
-                return path
-    return None
+    return harness.BROKER_DROPIN if os.path.exists(harness.BROKER_DROPIN) else None
 
 
 class LocalBroker(Broker):
@@ -125,41 +120,31 @@ class LocalBroker(Broker):
 
     mode "stock": Mosquitto 2.0's defaults (a listener and anonymous access
     only; max_queued_messages 1000, max_inflight_messages 20).
-    mode "dropin": stock plus the drop-in shipped by the package.
+    mode "dropin": stock plus the drop-in shipped by the package (its
+    listener and paths left out, its persistence into the work dir; see
+    harness.Broker).
     mode "deep": the integration harness's settings (a queue deep enough that
     the broker never drops); for the durability steps, so that what is lost
     is windrow's doing, not the broker's.
     """
 
     def __init__(self, workdir, name, mode="stock", **kw):
+        if mode == "dropin":
+            path = dropin_file()
+            if path is None:
+                raise RuntimeError("no Mosquitto drop-in at %s" % harness.BROKER_DROPIN)
+            kw["dropin"] = path
+        else:
+            kw["dropin"] = False
         super().__init__(workdir, name, **kw)
         self.mode = mode
 
     def start(self):
-        if self.mode == "deep":
+        if self.mode in ("deep", "dropin"):
             return super().start()
         lines = ["listener %d 127.0.0.1" % self.port, "allow_anonymous true"]
         if os.geteuid() == 0:
             lines.append("user root")
-        if self.mode == "dropin":
-            path = dropin_file()
-            if path is None:
-                raise RuntimeError("no Mosquitto drop-in under firmware-targets/common yet")
-            self.dropin = path
-            with open(path) as f:
-                for line in f:
-                    line = line.strip()
-                    # The drop-in's listener, paths and user belong to a real
-                    # install; keep its queueing and session settings.
-                    if line and not line.startswith(("#", "listener", "persistence_location",
-                                                     "include_dir", "log_dest", "log_type",
-                                                     "pid_file", "user", "port",
-                                                     "bind_address")):
-                        lines.append(line)
-            if any(x.split()[:2] == ["persistence", "true"] for x in lines):
-                store = os.path.join(self.workdir, self.name + "-store") + "/"
-                os.makedirs(store, exist_ok=True)
-                lines.append("persistence_location " + store)
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         logf = open(self.log, "a")

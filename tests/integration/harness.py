@@ -26,6 +26,24 @@ WINDROW_BIN = os.environ.get("WINDROW_BIN", "windrow")
 # For a cross-built binary: the qemu-user command line to run it with (space-separated).
 WINDROW_EMULATOR = os.environ.get("WINDROW_EMULATOR", "").split()
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The Mosquitto drop-in the package installs as /etc/mosquitto/conf.d/windrow.conf.
+BROKER_DROPIN = os.path.join(ROOT, "firmware-targets", "common", "mosquitto", "windrow.conf")
+# Options of a drop-in that belong to a real install (its listener, paths, user),
+# left out when a test broker includes it; everything else is kept as written.
+_INSTALL_ONLY = ("listener", "port", "bind_address", "persistence_location", "include_dir",
+                 "log_dest", "log_type", "pid_file", "user")
+
+
+def dropin_settings(path):
+    """The settings lines of a Mosquitto drop-in, minus the install-only ones."""
+    lines = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#") and line.split()[0] not in _INSTALL_ONLY:
+                lines.append(line)
+    return lines
 
 
 def free_port():
@@ -53,29 +71,46 @@ def port_open(port):
 
 
 class Broker:
-    """A mosquitto on a free loopback port (or a given one), optionally persistent, optionally TLS."""
+    """A mosquitto on a free loopback port (or a given one), optionally persistent, optionally TLS.
 
-    def __init__(self, workdir, name, port=None, persistent=False, tls=None):
+    dropin: a Mosquitto drop-in whose settings the broker takes (its
+    listener and paths left out); by default the one the package ships for
+    the broker named "local", the gateway's local broker in every test, and
+    none for the others, which get queues deep enough never to drop.
+    dropin=False: none.
+    """
+
+    def __init__(self, workdir, name, port=None, persistent=False, tls=None, dropin=None):
         self.workdir = workdir
         self.name = name
         self.port = port or free_port()
         self.persistent = persistent
         self.tls = tls
+        if dropin is None:
+            dropin = BROKER_DROPIN if name == "local" else False
+        self.dropin = dropin or None
         self.proc = None
         self.conf = os.path.join(workdir, name + ".conf")
         self.log = os.path.join(workdir, name + ".log")
 
     def start(self):
-        lines = ["listener %d 127.0.0.1" % self.port, "allow_anonymous true",
-                 "max_queued_messages 1000000", "max_inflight_messages 100"]
+        lines = ["listener %d 127.0.0.1" % self.port, "allow_anonymous true"]
         if os.geteuid() == 0:
             # As root mosquitto would drop to its own user and lose access to
             # the test's private work dir.
             lines.append("user root")
+        if self.dropin:
+            lines += dropin_settings(self.dropin)
+        else:
+            lines += ["max_queued_messages 1000000", "max_inflight_messages 100"]
+        store = os.path.join(self.workdir, self.name + "-store") + "/"
         if self.persistent:
-            store = os.path.join(self.workdir, self.name + "-store") + "/"
             os.makedirs(store, exist_ok=True)
             lines += ["persistence true", "persistence_location " + store, "autosave_interval 1"]
+        elif "persistence true" in lines:
+            # The drop-in's persistence, saved at a clean stop into the work dir.
+            os.makedirs(store, exist_ok=True)
+            lines.append("persistence_location " + store)
         else:
             lines.append("persistence false")
         if self.tls:
