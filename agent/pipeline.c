@@ -31,6 +31,8 @@ struct notice {
 #define IDLE_WAIT_MS 60000u
 /* The uplink's mailbox was full: try the forwarder again after this. */
 #define FORWARD_RETRY_MS 10u
+/* Longest a due checkpoint waits for PUBACKs of results on their way upstream. */
+#define CHECKPOINT_ACK_GRACE_MS 2000u
 /* How long the source and the uplink get to close their connections. */
 #define SOURCE_STOP_MS 2000u
 #define UPLINK_STOP_MS 1000u
@@ -341,6 +343,43 @@ static void advance(struct wr_pipeline *p, const struct wr_now *now)
     sync_forward_counters(p);
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/*
+ * Is the checkpoint to be written now? Write-behind means a result that
+ * upstream acknowledges before the checkpoint never touches storage; a
+ * checkpoint that came due while results were on their way (in flight, or
+ * waiting for the batch delay) would write them, and delete them again a
+ * few milliseconds later. So with the uplink connected a due checkpoint
+ * first sends what waits, without the batch delay, and waits for those
+ * acknowledgements: it is written as soon as nothing waits only in memory,
+ * or after a grace of CHECKPOINT_ACK_GRACE_MS (at most half the interval),
+ * or when the uplink goes away. The power-loss bound grows by that grace.
+ */
+static bool checkpoint_now(struct wr_pipeline *p, uint64_t mono)
+{
+    struct wr_outbox_stats os;
+    uint64_t grace;
+
+    if (mono < p->next_checkpoint_mono_ms && !p->checkpoint_waiting)
+        return false;
+    wr_outbox_get_stats(p->outbox, &os);
+    if (os.memory_rows == 0 || p->store == NULL || !uplink_connected(p))
+        return true;
+    if (p->checkpoint_waiting)
+        return mono >= p->next_checkpoint_mono_ms;
+    grace = min_u64(CHECKPOINT_ACK_GRACE_MS, p->cfg->storage.checkpoint_interval_ms / 2);
+    if (grace == 0)
+        return true;
+    p->checkpoint_waiting = true;
+    p->next_checkpoint_mono_ms = mono + grace;
+    wr_forward_notify_backlog(p->forward, os.memory_rows);
+    return false;
+}
+
 /* Checkpoint, metrics, watchdog, backpressure: each at its own deadline. */
 static void run_due(struct wr_pipeline *p, const struct wr_now *now)
 {
@@ -358,9 +397,11 @@ static void run_due(struct wr_pipeline *p, const struct wr_now *now)
         p->next_bp_check_mono_ms =
             state == WR_BP_NORMAL ? UINT64_MAX : mono + BACKPRESSURE_CHECK_MS;
     }
-    if (mono >= p->next_checkpoint_mono_ms) {
+    if (mono >= p->next_checkpoint_mono_ms)
         retry_store(p, mono);
+    if (checkpoint_now(p, mono)) {
         wr_pipeline__checkpoint(p);
+        p->checkpoint_waiting = false;
         p->next_checkpoint_mono_ms = mono + p->cfg->storage.checkpoint_interval_ms;
     }
     if (wr_pipeline__crash_snapshot_due(p, mono))
@@ -374,11 +415,6 @@ static void run_due(struct wr_pipeline *p, const struct wr_now *now)
         plat_notify_watchdog(p->deps.notify);
         p->next_ping_mono_ms = mono + (ping_ms > 0 ? ping_ms : 1);
     }
-}
-
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
 }
 
 /* The nearest deadline of anything the loop does by time. */

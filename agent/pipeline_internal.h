@@ -106,7 +106,8 @@ struct wr_pipeline {
      * (used only where the kernel's I/O accounting cannot be read). */
     uint64_t store_written_seen;
     /* The loop's deadlines (monotonic ms). */
-    uint64_t next_checkpoint_mono_ms;
+    uint64_t next_checkpoint_mono_ms; /* while checkpoint_waiting: the end of its grace */
+    bool checkpoint_waiting;          /* due, waiting for results on their way upstream */
     uint64_t next_metrics_mono_ms;
     uint64_t next_ping_mono_ms;
     uint64_t next_bp_check_mono_ms;

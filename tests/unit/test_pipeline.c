@@ -302,6 +302,87 @@ static void test_pipeline_lost_connection_resends_same_results(void **state)
     assert_int_equal(counter(f, WR_C_RESULTS_ACKED), 1);
 }
 
+/*
+ * Two results close at mono 10 s (9 s after the last event), and the
+ * checkpoint after the one at 6 s is due at 11 s. The window closes but
+ * the results stay unsent until then (the loop does not run at 10.5 s).
+ */
+static void close_two_windows_before_checkpoint(struct fixture *f)
+{
+    uplink_set_connected(&f->uplink, true);
+    offer(f, "a", 1, T0_MS + 1000);
+    offer(f, "b", 5, T0_MS + 3000);
+    wr_pipeline_run_once(f->p, 0);
+    advance_ms(5000); /* mono 6 s: the first checkpoint, nothing to send */
+    wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(counter(f, WR_C_CHECKPOINTS), 1);
+    advance_ms(4000); /* mono 10 s: the window closes */
+    wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(counter(f, WR_C_RESULTS_EMITTED), 2);
+    assert_int_equal(f->uplink.n_msgs, 0);
+    advance_ms(1000); /* mono 11 s: the checkpoint is due */
+}
+
+/* Write-behind: a due checkpoint sends what waits and lets its PUBACK arrive first. */
+static void test_pipeline_checkpoint_waits_for_acks(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t wait_ms;
+
+    close_two_windows_before_checkpoint(f);
+    wait_ms = wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(f->uplink.n_msgs, 1);
+    assert_int_equal(counter(f, WR_C_CHECKPOINTS), 1); /* waiting, not written */
+    /* It sleeps until the grace ends (2 s) or an acknowledgement wakes it: no spinning. */
+    assert_true(wait_ms > 0 && wait_ms <= 2000);
+    advance_ms(10);
+    uplink_ack(&f->uplink, 0, true);
+    wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(counter(f, WR_C_RESULTS_ACKED), 2);
+    assert_int_equal(counter(f, WR_C_CHECKPOINTS), 2);
+    assert_int_equal(counter(f, WR_C_OUTBOX_PERSISTED), 0);
+    /* The next checkpoint is one interval after this one. */
+    wait_ms = wr_pipeline_run_once(f->p, 0);
+    assert_true(wait_ms <= 5000);
+    advance_ms(5000);
+    wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(counter(f, WR_C_CHECKPOINTS), 3);
+    assert_int_equal(counter(f, WR_C_OUTBOX_PERSISTED), 0);
+}
+
+/* No acknowledgement within the grace: the checkpoint writes the results it waited for. */
+static void test_pipeline_checkpoint_grace_ends_with_results_written(void **state)
+{
+    struct fixture *f = *state;
+
+    close_two_windows_before_checkpoint(f);
+    wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(f->uplink.n_msgs, 1);
+    advance_ms(1999);
+    wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(counter(f, WR_C_CHECKPOINTS), 1);
+    advance_ms(1);
+    wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(counter(f, WR_C_CHECKPOINTS), 2);
+    assert_int_equal(counter(f, WR_C_OUTBOX_PERSISTED), 2);
+    /* The late acknowledgement still completes them (deleted from storage). */
+    uplink_ack(&f->uplink, 0, true);
+    wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(counter(f, WR_C_RESULTS_ACKED), 2);
+}
+
+/* With the uplink down there is nothing to wait for: the checkpoint writes them at once. */
+static void test_pipeline_checkpoint_does_not_wait_without_uplink(void **state)
+{
+    struct fixture *f = *state;
+
+    close_two_windows_before_checkpoint(f);
+    uplink_set_connected(&f->uplink, false);
+    wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(counter(f, WR_C_CHECKPOINTS), 2);
+    assert_int_equal(counter(f, WR_C_OUTBOX_PERSISTED), 2);
+}
+
 static void test_pipeline_idle_sleeps_until_next_deadline(void **state)
 {
     struct fixture *f = *state;
@@ -355,6 +436,11 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_lost_connection_resends_same_results, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_checkpoint_waits_for_acks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_checkpoint_grace_ends_with_results_written,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_checkpoint_does_not_wait_without_uplink,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_idle_sleeps_until_next_deadline, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_shutdown_stops_source_and_uplink, setup,
