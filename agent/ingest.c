@@ -2,11 +2,13 @@
 
 #include <MQTTAsync.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "plat_log.h"
 #include "plat_mem.h"
+#include "sub_record.h"
 #include "wr_error.h"
 
 #define MOD "ingest"
@@ -23,15 +25,98 @@ struct wr_ingest {
     bool started;
     atomic_bool subscribed;
     atomic_bool stopping;
+    /*
+     * The session's subscription record (sub_record.h); remember is false
+     * without a usable state dir. recorded is what the file holds, a
+     * superset of the session's filters; stale is the part of it the config
+     * no longer has, unsubscribed at connect. After create these change only
+     * in Paho's callbacks, which Paho runs one at a time.
+     */
+    bool remember;
+    char *state_dir;
+    char record_path[WR_SUB_RECORD_PATH_MAX];
+    struct wr_sub_record configured;
+    struct wr_sub_record recorded;
+    struct wr_sub_record stale;
+    bool stale_unsubscribed; /* the broker confirmed; the record may shrink to configured */
 };
 
 static void subscribe_all(struct wr_ingest *ing);
+
+/* "a, b, c" into out, cut short with "..." where it does not fit. */
+static const char *list_filters(const struct wr_sub_record *rec, char *out, size_t n)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < rec->n_filters && used < n; i++) {
+        int w = snprintf(out + used, n - used, "%s%s", i > 0 ? ", " : "", rec->filters[i]);
+
+        if (w < 0 || (size_t)w >= n - used) {
+            if (n > 4)
+                memcpy(out + n - 4, "...", 4);
+            break;
+        }
+        used += (size_t)w;
+    }
+    return out;
+}
+
+/*
+ * The stale filters are gone from the session: the record shrinks to the
+ * configured ones. This runs in Paho's callback and writes a small file
+ * with two fsyncs, once after a change of the filters; not worth a thread.
+ * If the write fails the record keeps them, and they are unsubscribed
+ * again (a no-op for the broker) at the next start.
+ */
+static void shrink_record(struct wr_ingest *ing)
+{
+    struct wr_sub_record now;
+    int rc;
+
+    if (!ing->remember || !ing->stale_unsubscribed || ing->stale.n_filters == 0)
+        return;
+    rc = wr_sub_record_init(&now, ing->configured.uri, ing->configured.client_id);
+    for (size_t i = 0; rc == WR_OK && i < ing->configured.n_filters; i++)
+        rc = wr_sub_record_add(&now, ing->configured.filters[i]);
+    if (rc == WR_OK)
+        rc = wr_sub_record_save(ing->state_dir, ing->record_path, &now);
+    if (rc != WR_OK) {
+        PLAT_ERROR(MOD,
+                   "cannot update the subscription record %s (%s); it keeps the "
+                   "unsubscribed filters until the next start",
+                   ing->record_path, wr_strerror(rc));
+        wr_sub_record_clear(&now);
+        return;
+    }
+    wr_sub_record_clear(&ing->recorded);
+    ing->recorded = now;
+    wr_sub_record_clear(&ing->stale);
+    ing->stale_unsubscribed = false;
+    PLAT_INFO(MOD, "subscription record %s now holds the %zu configured filter(s)",
+              ing->record_path, now.n_filters);
+}
+
+/* Name each filter the broker refused (granted QoS 0x80); they are not subscribed. */
+static void log_refused(const struct wr_ingest *ing, const MQTTAsync_successData *response)
+{
+    for (size_t i = 0; response != NULL && i < ing->n_filters; i++) {
+        int granted = ing->n_filters == 1     ? response->alt.qos
+                      : response->alt.qosList ? response->alt.qosList[i]
+                                              : 0;
+
+        if (granted == 0x80)
+            PLAT_ERROR(MOD, "the local broker refused the subscription to %s (not authorised?)",
+                       ing->filters[i]);
+    }
+}
 
 static void on_subscribe_ok(void *context, MQTTAsync_successData *response)
 {
     struct wr_ingest *ing = context;
 
-    (void)response;
+    log_refused(ing, response);
+    shrink_record(ing);
     atomic_store(&ing->subscribed, true);
     PLAT_INFO(MOD, "subscribed to %zu topic filter(s)", ing->n_filters);
     if (ing->handlers->connection != NULL)
@@ -60,6 +145,48 @@ static void subscribe_all(struct wr_ingest *ing)
         PLAT_ERROR(MOD, "subscribe request failed: Paho code %d", rc);
 }
 
+static void on_unsubscribe_ok(void *context, MQTTAsync_successData *response)
+{
+    struct wr_ingest *ing = context;
+    char list[512];
+
+    (void)response;
+    ing->stale_unsubscribed = true;
+    PLAT_INFO(MOD, "unsubscribed %zu topic filter(s) no longer in the config: %s",
+              ing->stale.n_filters, list_filters(&ing->stale, list, sizeof(list)));
+    subscribe_all(ing);
+}
+
+static void on_unsubscribe_failed(void *context, MQTTAsync_failureData *response)
+{
+    struct wr_ingest *ing = context;
+
+    /* Paho fails a request when the connection drops; the next connect tries again. */
+    PLAT_WARN(MOD,
+              "unsubscribing the removed topic filters failed (code %d): %s; tried again at "
+              "the next connect",
+              response ? response->code : 0,
+              response && response->message ? response->message : "no reason given");
+    subscribe_all(ing);
+}
+
+/* Take the stale filters out of the session; subscribe_all follows when the broker answers. */
+static void unsubscribe_stale(struct wr_ingest *ing)
+{
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    int rc;
+
+    opts.onSuccess = on_unsubscribe_ok;
+    opts.onFailure = on_unsubscribe_failed;
+    opts.context = ing;
+    rc = MQTTAsync_unsubscribeMany(ing->client, (int)ing->stale.n_filters, ing->stale.filters,
+                                   &opts);
+    if (rc != MQTTASYNC_SUCCESS) {
+        PLAT_ERROR(MOD, "unsubscribe request failed: Paho code %d", rc);
+        subscribe_all(ing);
+    }
+}
+
 /* Called after the first connect and after every automatic reconnect. */
 static void on_connected(void *context, char *cause)
 {
@@ -67,6 +194,18 @@ static void on_connected(void *context, char *cause)
 
     (void)cause;
     PLAT_INFO(MOD, "connected to the local broker");
+    /*
+     * Removed filters go first, so that when the subscription is confirmed
+     * (and the source reported up) the session holds the configured filters
+     * and no others. Messages the broker queued for the removed ones while
+     * Windrow was away still arrive (the broker sends its queue at connect,
+     * before any request of ours): no stream matches them and they are
+     * counted as unknown_topic.
+     */
+    if (ing->stale.n_filters > 0 && !ing->stale_unsubscribed) {
+        unsubscribe_stale(ing);
+        return;
+    }
     /* The persistent session keeps subscriptions, but renewing them is cheap
      * and covers a broker that lost its session store. */
     subscribe_all(ing);
@@ -155,6 +294,81 @@ static void set_paho_trace(const char *name)
     MQTTAsync_setTraceLevel(level);
 }
 
+/*
+ * Read what the session was last known to hold, note what the config no
+ * longer has (stale), and record the configured filters before they are
+ * subscribed: a crash between SUBSCRIBE and the record must not leave a
+ * filter in the session that no record names. Only allocation failures
+ * fail; without a usable record the client runs as before, said in the log.
+ */
+static int prepare_record(struct wr_ingest *ing, const struct wr_ingest_params *p)
+{
+    char list[512];
+    bool grows = false;
+    int rc;
+
+    if (p->state_dir == NULL || p->state_dir[0] == '\0')
+        return WR_OK;
+    if (wr_sub_record_path(p->state_dir, p->uri, p->client_id, ing->record_path,
+                           sizeof(ing->record_path)) != WR_OK ||
+        wr_sub_record_init(&ing->configured, p->uri, p->client_id) != WR_OK ||
+        wr_sub_record_init(&ing->stale, p->uri, p->client_id) != WR_OK) {
+        PLAT_ERROR(MOD, "state dir, URI or client id too long for a subscription record: topic "
+                        "filters removed from the config will stay subscribed");
+        return WR_OK;
+    }
+    ing->state_dir = plat_strdup(p->state_dir);
+    if (ing->state_dir == NULL)
+        return WR_E_NOMEM;
+    for (size_t i = 0; i < p->n_filters; i++) {
+        rc = wr_sub_record_add(&ing->configured, p->filters[i]);
+        if (rc != WR_OK)
+            return rc == WR_E_NOMEM ? rc : WR_E_INVAL;
+    }
+    /* Load logs every outcome. Missing and corrupt records leave recorded empty. */
+    rc = wr_sub_record_load(ing->record_path, p->uri, p->client_id, &ing->recorded);
+    if (rc == WR_E_NOMEM || rc == WR_E_INVAL)
+        return rc;
+    /* A record that exists but cannot be read now is not overwritten: it may
+     * still be read at the next start. */
+    if (rc != WR_OK && rc != WR_E_NOTFOUND && rc != WR_E_CORRUPT)
+        return WR_OK;
+    ing->remember = true;
+    for (size_t i = 0; i < ing->recorded.n_filters; i++)
+        if (!wr_sub_record_has(&ing->configured, ing->recorded.filters[i])) {
+            rc = wr_sub_record_add(&ing->stale, ing->recorded.filters[i]);
+            if (rc != WR_OK)
+                return rc;
+        }
+    for (size_t i = 0; i < ing->configured.n_filters; i++) {
+        if (wr_sub_record_has(&ing->recorded, ing->configured.filters[i]))
+            continue;
+        grows = true;
+        rc = wr_sub_record_add(&ing->recorded, ing->configured.filters[i]);
+        if (rc == WR_E_NOMEM)
+            return rc;
+        if (rc != WR_OK)
+            PLAT_ERROR(MOD,
+                       "subscription record %s is full (%u filters): %s is subscribed "
+                       "without being recorded",
+                       ing->record_path, WR_SUB_RECORD_MAX_FILTERS, ing->configured.filters[i]);
+    }
+    if (grows) {
+        rc = wr_sub_record_save(ing->state_dir, ing->record_path, &ing->recorded);
+        if (rc != WR_OK)
+            PLAT_ERROR(MOD,
+                       "cannot write the subscription record %s (%s): a topic filter "
+                       "removed from the config later may stay subscribed on %s",
+                       ing->record_path, wr_strerror(rc), p->uri);
+    }
+    if (ing->stale.n_filters > 0)
+        PLAT_INFO(MOD,
+                  "%zu topic filter(s) subscribed by an earlier config are no longer "
+                  "configured; unsubscribing them at connect: %s",
+                  ing->stale.n_filters, list_filters(&ing->stale, list, sizeof(list)));
+    return WR_OK;
+}
+
 int wr_ingest_create(const struct wr_ingest_params *p, struct wr_ingest **out)
 {
     MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
@@ -169,6 +383,9 @@ int wr_ingest_create(const struct wr_ingest_params *p, struct wr_ingest **out)
         return WR_E_NOMEM;
     ing->keepalive_s = p->keepalive_s;
     rc = copy_filters(ing, p);
+    if (rc != WR_OK)
+        goto fail;
+    rc = prepare_record(ing, p);
     if (rc != WR_OK)
         goto fail;
     if (p->username != NULL && p->username[0] != '\0') {
@@ -264,5 +481,9 @@ void wr_ingest_destroy(struct wr_ingest *ing, uint32_t timeout_ms)
     plat_free(ing->qos);
     plat_free(ing->username);
     plat_free(ing->password);
+    plat_free(ing->state_dir);
+    wr_sub_record_clear(&ing->configured);
+    wr_sub_record_clear(&ing->recorded);
+    wr_sub_record_clear(&ing->stale);
     plat_free(ing);
 }

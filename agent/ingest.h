@@ -11,6 +11,12 @@
  * client id), so the broker keeps queueing for Windrow while it is away or
  * busy; Paho reconnects on its own and the subscriptions are renewed on
  * every connect.
+ *
+ * Subscriptions follow the config, across restarts too: the filters the
+ * session holds are remembered in the state directory (sub_record.h), and
+ * on connect every remembered filter the config no longer has is
+ * unsubscribed before the configured ones are subscribed. A reload makes a
+ * new client (main.c rebuilds the links), so it goes the same way.
  */
 
 struct wr_ingest;      /* defined by each implementation: the Paho one below, or a test's fake */
@@ -64,13 +70,20 @@ struct wr_ingest_params {
     int qos;
     const char *const *filters; /* topic filters to subscribe to */
     size_t n_filters;
+    /* Where the session's subscriptions are remembered (sub_record.h); NULL or
+     * "" for nowhere: then a filter removed from the config stays subscribed. */
+    const char *state_dir;
     /* Paho's trace level, process-wide: "error" (NULL), "protocol", "minimum",
      * "medium", "maximum". Left alone while MQTT_C_CLIENT_TRACE is set. */
     const char *paho_trace;
 };
 
 /**
- * Create the client (not yet connected). Borrows params for the call.
+ * Create the client (not yet connected). Borrows params for the call. Reads
+ * the session's subscription record from params->state_dir and, if the
+ * config adds filters to it, writes it before returning (so the record
+ * always holds every filter the session may have); an unreadable or
+ * unwritable record is logged and does not fail the call.
  * Returns WR_OK, WR_E_INVAL (bad URI or arguments) or WR_E_NOMEM.
  */
 int wr_ingest_create(const struct wr_ingest_params *params, struct wr_ingest **out);

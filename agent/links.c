@@ -106,6 +106,7 @@ static int open_source(const struct wr_config *cfg, struct wr_links *l)
     ip.filters = filters;
     ip.n_filters = cfg->n_streams;
     ip.paho_trace = cfg->agent.paho_trace;
+    ip.state_dir = cfg->agent.state_dir;
     return wr_ingest_create(&ip, &l->source);
 }
 
