@@ -434,6 +434,13 @@ int wr_store__wal_truncate(struct wr_store *st)
 
 /* ---- checkpoints --------------------------------------------------------------------------- */
 
+/* Back to synchronous=NORMAL after a checkpoint; a failure only costs an fsync per commit. */
+static void restore_normal_sync(struct wr_store *st)
+{
+    if (st->db != NULL)
+        (void)wr_store__exec(st, STMT_SYNC_NORMAL, "restoring synchronous=NORMAL");
+}
+
 int wr_store_checkpoint_begin(struct wr_store *st)
 {
     int rc;
@@ -445,10 +452,19 @@ int wr_store_checkpoint_begin(struct wr_store *st)
     rc = wr_store__usable(st);
     if (rc != WR_OK)
         return rc;
-    rc = wr_store__exec(st, STMT_BEGIN, "starting a checkpoint");
+    /*
+     * The checkpoint is the power-loss bound, so its commit syncs the WAL.
+     * Other commits (acknowledged deletes, spills) do not: WAL recovery keeps
+     * a prefix, so the next synced checkpoint makes them durable too.
+     */
+    rc = wr_store__exec(st, STMT_SYNC_FULL, "making the checkpoint durable");
+    if (rc == WR_OK)
+        rc = wr_store__exec(st, STMT_BEGIN, "starting a checkpoint");
     if (rc == WR_OK) {
         st->txn = WR_STORE__TXN_OPEN;
         memset(&st->pending, 0, sizeof(st->pending));
+    } else {
+        restore_normal_sync(st);
     }
     return wr_store__finish(st, rc);
 }
@@ -553,12 +569,14 @@ int wr_store_checkpoint_commit(struct wr_store *st)
     if (st->txn == WR_STORE__TXN_FAILED) {
         wr_store__rollback(st);
         st->txn = WR_STORE__TXN_NONE;
+        restore_normal_sync(st);
         return wr_store__finish(st, WR_E_STATE);
     }
     st->txn = WR_STORE__TXN_NONE;
     rc = commit_txn(st, &pending);
     if (rc != WR_OK)
         wr_store__rollback(st);
+    restore_normal_sync(st);
     return wr_store__finish(st, rc);
 }
 
@@ -569,6 +587,7 @@ void wr_store_checkpoint_rollback(struct wr_store *st)
     wr_store__rollback(st);
     st->txn = WR_STORE__TXN_NONE;
     memset(&st->pending, 0, sizeof(st->pending));
+    restore_normal_sync(st);
     (void)wr_store__finish(st, WR_OK);
 }
 

@@ -21,22 +21,23 @@
  * skipped at restore (and counted), never deleted, so a config rolled back
  * finds them again.
  *
- * Durability. The database runs in WAL mode with synchronous=NORMAL: a
- * committed transaction is only appended to the WAL, which is fsynced when
- * the WAL is checkpointed into the database (every sync_every_commits
- * commits, when it reaches wal_max_pages pages, on wr_store_sync and at
- * close). WAL recovery always yields a consistent PREFIX of the committed
+ * Durability. The database runs in WAL mode. A checkpoint's commit
+ * (wr_store_checkpoint_commit) fsyncs the WAL (synchronous=FULL for that
+ * commit); every other commit (outbox appends and deletes outside a
+ * checkpoint) is only appended to the WAL (synchronous=NORMAL). The WAL is
+ * copied into the database and truncated every sync_every_commits commits,
+ * when it reaches wal_max_pages pages, on wr_store_sync and at close. WAL
+ * recovery always yields a consistent PREFIX of the committed
  * transactions. So:
  *   - a process crash (kill, abort, OOM) loses nothing that was committed:
  *     the WAL is in the kernel's page cache;
- *   - a power loss or kernel crash rolls the database back to an earlier
- *     consistent point, at most sync_every_commits commits old. Because the
- *     pipeline appends a window's result before (or in the same transaction
- *     as) the checkpoint that records the window closed, a rolled-back result
- *     comes back as an open window that is closed and emitted again. The
- *     loss stays "events since the last durable checkpoint", the bound the
- *     docs promise, and it is paid for with one fsync per sync_every_commits
- *     commits instead of one per commit, which matters for SD cards and eMMC.
+ *   - a power loss or kernel crash rolls the database back to the last
+ *     checkpoint at worst (that commit and everything before it was synced).
+ *     Because the pipeline appends a window's result before (or in the same
+ *     transaction as) the checkpoint that records the window closed, a
+ *     rolled-back result comes back as an open window that is closed and
+ *     emitted again. The loss stays "events since the last checkpoint", the
+ *     bound the docs promise, for one fsync per checkpoint interval.
  *
  * Wear. Writes are batched: one transaction per checkpoint (only windows
  * that changed), one per batch of results, one per batch of acknowledged

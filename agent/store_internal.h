@@ -45,6 +45,8 @@ enum wr_store__stmt {
     STMT_OB_DROP_SCAN,
     STMT_OB_DELETE_RANGE,
     STMT_WIN_MARK_CLOSED,
+    STMT_SYNC_FULL,
+    STMT_SYNC_NORMAL,
     STMT_COUNT_
 };
 

@@ -109,6 +109,9 @@ const char *const wr_store__stmt_sql[STMT_COUNT_] = {
      * restart never re-opens (and re-emits) a window whose result is kept. */
     [STMT_WIN_MARK_CLOSED] = "UPDATE windows SET flags = flags | 1, revision = ?4, agg = ?5"
                              " WHERE stream_id = ?1 AND key = ?2 AND start_ms = ?3",
+    /* A checkpoint's commit syncs the WAL (FULL); every other commit does not (NORMAL). */
+    [STMT_SYNC_FULL] = "PRAGMA synchronous = FULL",
+    [STMT_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
     [STMT_WIN_DELETE_BEFORE] = "DELETE FROM windows WHERE stream_id = ?1 AND start_ms < ?2",
     [STMT_WIN_LOAD] = "SELECT stream_id, key, start_ms, revision, flags, agg FROM windows",
     [STMT_CLOCK_PUT] =

@@ -341,8 +341,10 @@ static const struct wr_cfg__field backpressure_fields[] = {
 };
 
 static const struct wr_cfg__field storage_fields[] = {
+    /* 30 s: the wear/loss trade-off now that the RAM journal covers process crashes
+     * (docs/storage.md, "Choosing checkpoint_interval_ms"). */
     NUM_ROW(C, WR_CFG__U32, "checkpoint_interval_ms", storage.checkpoint_interval_ms, 100, 3600000,
-            5000),
+            30000),
     NUM_ROW(C, WR_CFG__U64, "max_bytes", storage.max_bytes, 1048576, WR_CFG__U64_LIMIT, 67108864),
     ENUM_ROW(C, "on_full", storage.on_full, WR_ON_FULL_ROLLUP, on_full_names),
     STR_ROW(C, "runtime_dir", storage.runtime_dir, "/run/windrow", 0, NULL),

@@ -194,7 +194,7 @@ static void test_config_defaults_fill_every_field(void **state)
     assert_int_equal(cfg->backpressure.sample_keep_one_in, 10);
     assert_int_equal(cfg->backpressure.max_keys_total, 0);
     assert_int_equal(cfg->backpressure.memory_budget_bytes, 0);
-    assert_int_equal(cfg->storage.checkpoint_interval_ms, 5000);
+    assert_int_equal(cfg->storage.checkpoint_interval_ms, 30000);
     assert_int_equal(cfg->storage.max_bytes, 67108864);
     assert_int_equal(cfg->storage.on_full, WR_ON_FULL_ROLLUP);
     assert_string_equal(cfg->metrics.file, "");
