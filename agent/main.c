@@ -25,8 +25,8 @@
 #define SHUTDOWN_FLUSH_MS 5000u
 /* The signal thread's wait is cut into slices this long (a bound, not a tick). */
 #define SIGNAL_WAIT_MS 60000u
-/* While it watches the config file or a reload is being confirmed, it looks this often. */
-#define WATCH_SLICE_MS 100u
+/* While a reload is being confirmed, the pipeline loop is woken this often to check. */
+#define CONFIRM_SLICE_MS 100u
 
 static void usage(FILE *out)
 {
@@ -86,9 +86,10 @@ enum run_end { END_NONE = 0, END_STOP, END_RELOAD, END_ROLLBACK };
 
 /*
  * One agent run across reloads. Signals and the config file watch are taken
- * by a thread of their own (the watcher), which sleeps in sigtimedwait: the
- * pipeline loop sleeps until its next deadline and is woken for a SIGTERM,
- * a SIGHUP or a file change instead of polling for them. Everything else
+ * by a thread of their own (the watcher), which sleeps in poll on the
+ * signalfd and the inotify descriptor until a signal, a file event or the
+ * end of a debounce: the pipeline loop sleeps until its next deadline and is
+ * woken for a SIGTERM, a SIGHUP or a file change instead of polling for them. Everything else
  * here belongs to the main thread, which runs the pipeline loop.
  */
 struct runner {
@@ -125,6 +126,27 @@ static void wake(struct runner *r)
     plat_mutex_unlock(r->lock);
 }
 
+/*
+ * How long the watcher may sleep: until a pending file change ends its
+ * debounce, at most CONFIRM_SLICE_MS while a reload is being confirmed,
+ * otherwise SIGNAL_WAIT_MS. Signals and file events end the wait earlier.
+ */
+static uint32_t watch_slice_ms(const struct plat_inotify *watch, bool confirming)
+{
+    uint64_t slice = confirming ? CONFIRM_SLICE_MS : SIGNAL_WAIT_MS;
+    uint64_t due = plat_inotify_due_ms(watch);
+
+    if (due != UINT64_MAX) {
+        uint64_t now = plat_time_mono_ms();
+
+        if (due <= now)
+            return 0;
+        if (due - now < slice)
+            slice = due - now;
+    }
+    return (uint32_t)slice;
+}
+
 static void watch_signals(void *arg)
 {
     struct runner *r = arg;
@@ -136,10 +158,10 @@ static void watch_signals(void *arg)
     while (!atomic_load(&r->quit)) {
         int which = PLAT_SIGNAL_NONE;
         bool changed = false;
-        uint32_t slice =
-            watch != NULL || atomic_load(&r->confirming) ? WATCH_SLICE_MS : SIGNAL_WAIT_MS;
+        uint32_t slice = watch_slice_ms(watch, atomic_load(&r->confirming));
 
-        if (plat_signal_wait(slice, &which) != WR_OK)
+        /* Whatever ended the wait, the watch is read below (it never blocks). */
+        if (plat_signal_wait_fd(slice, plat_inotify_fd(watch), &which, NULL) != WR_OK)
             break;
         if (which == PLAT_SIGNAL_HUP) {
             atomic_store(&r->hup, true);

@@ -159,6 +159,20 @@ int plat_inotify_poll(struct plat_inotify *w, uint64_t now_mono_ms, bool *change
     return rc;
 }
 
+int plat_inotify_fd(const struct plat_inotify *w)
+{
+    return w != NULL ? w->fd : -1;
+}
+
+uint64_t plat_inotify_due_ms(const struct plat_inotify *w)
+{
+    if (w == NULL || !w->pending)
+        return UINT64_MAX;
+    if (w->last_event_ms > UINT64_MAX - w->debounce_ms)
+        return UINT64_MAX - 1u;
+    return w->last_event_ms + w->debounce_ms;
+}
+
 void plat_inotify_destroy(struct plat_inotify *w)
 {
     if (w == NULL)

@@ -42,6 +42,20 @@ int plat_inotify_create(const char *file_path, uint32_t debounce_ms, struct plat
  */
 int plat_inotify_poll(struct plat_inotify *w, uint64_t now_mono_ms, bool *changed);
 
+/**
+ * The watch's descriptor, readable when events are waiting, for a caller
+ * that sleeps on it (poll) and calls plat_inotify_poll when it wakes; -1 for
+ * NULL. Owned by the watch: never read or closed by the caller.
+ */
+int plat_inotify_fd(const struct plat_inotify *w);
+
+/**
+ * The monotonic time at which a change seen but not yet reported ends its
+ * debounce (plat_inotify_poll then reports it), or UINT64_MAX when none is
+ * pending (nothing is due until the descriptor becomes readable) or w is NULL.
+ */
+uint64_t plat_inotify_due_ms(const struct plat_inotify *w);
+
 /** Stop watching and free; NULL does nothing. */
 void plat_inotify_destroy(struct plat_inotify *w);
 

@@ -1,6 +1,7 @@
 #ifndef PLAT_SIGNAL_H
 #define PLAT_SIGNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -9,6 +10,11 @@
  * the calling thread; threads started afterwards inherit that mask, so the
  * signals stay pending for the process until plat_signal_wait takes them.
  * No code runs in signal context.
+ *
+ * The signals are read through a signalfd, so a wait can also sleep on
+ * another descriptor (plat_signal_wait_fd: the config file's inotify watch)
+ * and the waiting thread wakes only for a signal, that descriptor or its
+ * timeout.
  *
  * Call plat_signal_install first thing in main, before any thread exists
  * (including Paho's): a thread started earlier would not block the signals,
@@ -23,9 +29,9 @@ enum plat_signal_kind {
 
 /**
  * Block SIGTERM, SIGINT and SIGHUP in the calling thread (and so in every
- * thread it starts later), and ignore SIGPIPE process-wide so that a write to
- * a closed socket fails with EPIPE instead of killing the process.
- * Idempotent. Returns WR_OK or WR_E_IO (logged).
+ * thread it starts later), ignore SIGPIPE process-wide so that a write to
+ * a closed socket fails with EPIPE instead of killing the process, and open
+ * the signalfd the waits read. Idempotent. Returns WR_OK or WR_E_IO (logged).
  */
 int plat_signal_install(void);
 
@@ -38,6 +44,15 @@ int plat_signal_install(void);
  * was not called). Normally called by the main thread only.
  */
 int plat_signal_wait(uint32_t timeout_ms, int *which);
+
+/**
+ * As plat_signal_wait, and also end the wait when fd (if >= 0) is readable:
+ * *fd_ready (if fd_ready is not NULL) is then true, possibly together with a
+ * signal. fd < 0 waits for signals only. The descriptor is only polled,
+ * never read. Returns WR_OK, WR_E_INVAL (NULL which), WR_E_STATE (not
+ * installed) or WR_E_IO (poll failed; logged). Call from one thread at a time.
+ */
+int plat_signal_wait_fd(uint32_t timeout_ms, int fd, int *which, bool *fd_ready);
 
 /**
  * Send SIGTERM to this process, as an internal shutdown request or in tests;

@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700
 #include "test_support.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,36 @@ static void test_inotify_delete_and_recreate(void **state)
     expect_one_report(f, 8000);
 }
 
+/* Readable within bound_ms? (The kernel queues the event before write() returns.) */
+static bool fd_readable(int fd, int bound_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+
+    return poll(&p, 1, bound_ms) == 1 && (p.revents & POLLIN) != 0;
+}
+
+/* A caller sleeping on the descriptor wakes for the event, then sleeps until the debounce ends. */
+static void test_inotify_fd_and_due_for_a_sleeping_caller(void **state)
+{
+    struct fixture *f = *state;
+    bool changed = true;
+    int fd = plat_inotify_fd(f->w);
+
+    assert_true(fd >= 0);
+    assert_false(fd_readable(fd, 0));
+    assert_true(plat_inotify_due_ms(f->w) == UINT64_MAX);
+    write_file(f->file, "{\"f\":1}");
+    assert_true(fd_readable(fd, 1000));
+    assert_int_equal(plat_inotify_poll(f->w, 9000, &changed), WR_OK);
+    assert_false(changed);
+    /* Drained: nothing more to wake for, but a report is due at the debounce's end. */
+    assert_false(fd_readable(fd, 0));
+    assert_true(plat_inotify_due_ms(f->w) == 9000 + DEBOUNCE_MS);
+    assert_int_equal(plat_inotify_poll(f->w, 9000 + DEBOUNCE_MS, &changed), WR_OK);
+    assert_true(changed);
+    assert_true(plat_inotify_due_ms(f->w) == UINT64_MAX);
+}
+
 static void test_inotify_bad_arguments(void **state)
 {
     struct plat_inotify *w = NULL;
@@ -164,6 +195,8 @@ static void test_inotify_bad_arguments(void **state)
     assert_int_equal(plat_inotify_create("/nonexistent-dir-wr/x.json", 0, &w), WR_E_NOTFOUND);
     assert_null(w);
     assert_int_equal(plat_inotify_poll(NULL, 0, &changed), WR_E_INVAL);
+    assert_int_equal(plat_inotify_fd(NULL), -1);
+    assert_true(plat_inotify_due_ms(NULL) == UINT64_MAX);
     plat_inotify_destroy(NULL);
 }
 
@@ -184,6 +217,8 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_inotify_delete_and_recreate, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_inotify_fd_and_due_for_a_sleeping_caller,
+                                        fixture_setup, fixture_teardown),
         cmocka_unit_test(test_inotify_bad_arguments),
     };
 

@@ -19,6 +19,7 @@ static void test_plat_signal_refused_before_install(void **state)
     (void)state;
     assert_int_equal(plat_signal_wait(0, &which), WR_E_STATE);
     assert_int_equal(which, PLAT_SIGNAL_NONE);
+    assert_int_equal(plat_signal_wait_fd(0, -1, &which, NULL), WR_E_STATE);
     /* Raising now would kill the test process with the default action, so it is refused. */
     assert_int_equal(plat_signal_raise_term(), WR_E_STATE);
     assert_int_equal(plat_signal_raise_hup(), WR_E_STATE);
@@ -102,6 +103,36 @@ static void test_plat_signal_repeats_merge(void **state)
     assert_int_equal(which, PLAT_SIGNAL_NONE);
 }
 
+/* The wait also ends for a readable descriptor, and says which of the two it was. */
+static void test_plat_signal_wait_fd(void **state)
+{
+    int fds[2];
+    int which = -1;
+    bool ready = true;
+
+    (void)state;
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(plat_signal_wait_fd(20, fds[0], &which, &ready), WR_OK);
+    assert_int_equal(which, PLAT_SIGNAL_NONE);
+    assert_false(ready);
+    assert_int_equal(write(fds[1], "x", 1), 1);
+    assert_int_equal(plat_signal_wait_fd(60000, fds[0], &which, &ready), WR_OK);
+    assert_int_equal(which, PLAT_SIGNAL_NONE);
+    assert_true(ready);
+    /* A signal and a readable descriptor together: both reported, the descriptor not read. */
+    assert_int_equal(plat_signal_raise_hup(), WR_OK);
+    assert_int_equal(plat_signal_wait_fd(60000, fds[0], &which, &ready), WR_OK);
+    assert_int_equal(which, PLAT_SIGNAL_HUP);
+    assert_true(ready);
+    /* Without a descriptor (fd < 0, fd_ready NULL): signals only. */
+    assert_int_equal(plat_signal_raise_term(), WR_OK);
+    assert_int_equal(plat_signal_wait_fd(60000, -1, &which, NULL), WR_OK);
+    assert_int_equal(which, PLAT_SIGNAL_TERM);
+    assert_int_equal(plat_signal_wait_fd(0, -1, NULL, NULL), WR_E_INVAL);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 struct mask_probe {
     int term_blocked;
     int hup_blocked;
@@ -146,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_plat_signal_wait_times_out),
         cmocka_unit_test(test_plat_signal_term_hup_int),
         cmocka_unit_test(test_plat_signal_repeats_merge),
+        cmocka_unit_test(test_plat_signal_wait_fd),
         cmocka_unit_test(test_plat_signal_threads_inherit_mask),
     };
 
