@@ -33,6 +33,10 @@
       "bytes this process wrote to storage (/proc/self/io write_bytes)")                           \
     X(OUTBOX_PERSISTED, "outbox_persisted_results_total",                                          \
       "results written to storage: unacknowledged at a checkpoint, or spilled")                    \
+    X(CHECKPOINT_WRITTEN_BYTES, "checkpoint_written_bytes_total",                                  \
+      "bytes checkpoints wrote to storage (/proc/self/io around each)")                            \
+    X(CHECKPOINT_LOGICAL_BYTES, "checkpoint_logical_bytes_total",                                  \
+      "bytes of the state rows checkpoints wrote (keys, columns, aggregates)")                     \
     X(CLOCK_JUMPS, "clock_jumps_total", "wall-clock jumps detected")                               \
     X(CHECKPOINTS, "checkpoints_total", "checkpoints written")                                     \
     X(BACKPRESSURE_HOLDS, "backpressure_holds_total", "messages left with Paho: queue full")     \

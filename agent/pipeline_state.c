@@ -4,6 +4,7 @@
  */
 #include "pipeline_internal.h"
 
+#include "plat_io.h"
 #include "plat_log.h"
 #include "plat_time.h"
 #include "wr_error.h"
@@ -17,14 +18,49 @@ static int put_window(void *ctx, const struct wr_window_state *st)
     return wr_store_put_window(p->store, st);
 }
 
+/*
+ * The bytes written so far, to bracket one checkpoint: the kernel's count
+ * when it can be read (nothing else writes files during a checkpoint), else
+ * the store's own estimate.
+ */
+static uint64_t written_so_far(const struct wr_pipeline *p)
+{
+    struct plat_io_counters io;
+    struct wr_store_stats ss;
+
+    if (plat_io_self(&io) == WR_OK)
+        return io.write_bytes;
+    wr_store_get_stats(p->store, &ss);
+    return ss.written_bytes_estimate;
+}
+
+/* What this checkpoint wrote, physical and logical, into the metrics. */
+static void count_checkpoint_bytes(struct wr_pipeline *p, uint64_t written_before,
+                                   uint64_t logical_before)
+{
+    uint64_t written_after = written_so_far(p);
+    struct wr_store_stats ss;
+
+    wr_store_get_stats(p->store, &ss);
+    if (written_after > written_before)
+        wr_metrics_add(p->metrics, WR_C_CHECKPOINT_WRITTEN_BYTES, written_after - written_before);
+    if (ss.checkpoint_logical_bytes > logical_before)
+        wr_metrics_add(p->metrics, WR_C_CHECKPOINT_LOGICAL_BYTES,
+                       ss.checkpoint_logical_bytes - logical_before);
+}
+
 void wr_pipeline__checkpoint(struct wr_pipeline *p)
 {
     uint64_t start = plat_time_mono_ms();
+    struct wr_store_stats before;
+    uint64_t written_before;
     struct wr_now now;
     int rc;
 
     if (p->store == NULL)
         return;
+    written_before = written_so_far(p);
+    wr_store_get_stats(p->store, &before);
     /* Emit what is due first: a revision pending in the engine is not part of
      * a window's checkpointed state, so it must reach the outbox before. */
     now = wr_pipeline__now(p);
@@ -64,6 +100,7 @@ void wr_pipeline__checkpoint(struct wr_pipeline *p)
                          "checkpoint failed: %s; window state stays in memory", wr_strerror(rc));
         return;
     }
+    count_checkpoint_bytes(p, written_before, before.checkpoint_logical_bytes);
     wr_metrics_add(p->metrics, WR_C_CHECKPOINTS, 1);
     wr_metrics_set(p->metrics, WR_G_CHECKPOINT_DURATION_MS, plat_time_mono_ms() - start);
 }

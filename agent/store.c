@@ -299,6 +299,7 @@ static void apply_delta(struct wr_store *st, const struct wr_store__delta *d)
     st->outbox_bytes = add_signed(st->outbox_bytes, d->outbox_bytes);
     st->stats.rows_written += d->rows_written;
     st->stats.outbox_appended += d->outbox_appended;
+    st->stats.checkpoint_logical_bytes += d->checkpoint_logical_bytes;
 }
 
 static void add_delta(struct wr_store__delta *to, const struct wr_store__delta *d)
@@ -307,6 +308,7 @@ static void add_delta(struct wr_store__delta *to, const struct wr_store__delta *
     to->outbox_bytes += d->outbox_bytes;
     to->rows_written += d->rows_written;
     to->outbox_appended += d->outbox_appended;
+    to->checkpoint_logical_bytes += d->checkpoint_logical_bytes;
 }
 
 int wr_store__refresh_pages(struct wr_store *st)
@@ -469,13 +471,15 @@ int wr_store_checkpoint_begin(struct wr_store *st)
     return wr_store__finish(st, rc);
 }
 
-/* Run one bound write statement inside the open checkpoint. */
-static int checkpoint_write(struct wr_store *st, sqlite3_stmt *stmt, const char *what)
+/* Run one bound write statement inside the open checkpoint; logical: its row's bytes (0 for deletes). */
+static int checkpoint_write(struct wr_store *st, sqlite3_stmt *stmt, uint64_t logical,
+                            const char *what)
 {
     int rc = sqlite3_step(stmt);
 
     if (rc == SQLITE_DONE) {
         st->pending.rows_written += (uint64_t)sqlite3_changes(st->db);
+        st->pending.checkpoint_logical_bytes += logical;
         rc = WR_OK;
     } else {
         rc = wr_store__fail(st, rc, what);
@@ -516,7 +520,9 @@ int wr_store_put_window(struct wr_store *st, const struct wr_window_state *state
     sqlite3_bind_int64(stmt, 4, (sqlite3_int64)state->revision);
     sqlite3_bind_int(stmt, 5, flags);
     sqlite3_bind_blob(stmt, 6, blob, (int)blob_len, SQLITE_STATIC);
-    rc = checkpoint_write(st, stmt, "writing a window checkpoint");
+    rc = checkpoint_write(st, stmt,
+                          WR_STORE__WINDOW_ROW_LOGICAL_FIXED + (uint64_t)(nul - state->key) + blob_len,
+                          "writing a window checkpoint");
     plat_free(blob);
     return rc;
 }
@@ -528,7 +534,7 @@ int wr_store_visit_window(void *store, const struct wr_window_state *state)
 
 /* A checkpoint statement taking (stream id, one integer): clocks and retention deletes. */
 static int stream_value_write(struct wr_store *st, uint16_t stream, int stmt_index, int64_t value,
-                              const char *what)
+                              uint64_t logical, const char *what)
 {
     sqlite3_stmt *stmt;
 
@@ -541,17 +547,18 @@ static int stream_value_write(struct wr_store *st, uint16_t stream, int stmt_ind
     stmt = st->stmt[stmt_index];
     sqlite3_bind_int64(stmt, 1, st->cfg_db_id[stream]);
     sqlite3_bind_int64(stmt, 2, value);
-    return checkpoint_write(st, stmt, what);
+    return checkpoint_write(st, stmt, logical, what);
 }
 
 int wr_store_put_stream_clock(struct wr_store *st, uint16_t stream, int64_t max_event_ms)
 {
-    return stream_value_write(st, stream, STMT_CLOCK_PUT, max_event_ms, "writing a stream clock");
+    return stream_value_write(st, stream, STMT_CLOCK_PUT, max_event_ms, WR_STORE__CLOCK_ROW_LOGICAL,
+                              "writing a stream clock");
 }
 
 int wr_store_delete_windows_before(struct wr_store *st, uint16_t stream, int64_t floor_ms)
 {
-    return stream_value_write(st, stream, STMT_WIN_DELETE_BEFORE, floor_ms,
+    return stream_value_write(st, stream, STMT_WIN_DELETE_BEFORE, floor_ms, 0,
                               "deleting old window checkpoints");
 }
 

@@ -336,6 +336,10 @@ struct wr_store_stats {
      * database at WAL checkpoints. The kernel's count (/proc/self/io) is the
      * measure; this stands in where that cannot be read. */
     uint64_t written_bytes_estimate;
+    /* Logical bytes of the rows checkpoints wrote (window states, clocks, results written in
+     * a checkpoint): key bytes, integer columns at their C widths, aggregate blobs. Compared
+     * with the physical bytes of checkpoints, it is their write amplification. */
+    uint64_t checkpoint_logical_bytes;
 };
 
 /** Copy the counters. NULL st gives zeros. */

@@ -69,6 +69,7 @@ struct wr_store__delta {
     int64_t outbox_bytes;
     uint64_t rows_written;
     uint64_t outbox_appended;
+    uint64_t checkpoint_logical_bytes;
 };
 
 struct wr_store {
@@ -160,6 +161,16 @@ static inline int64_t wr_store__floor_div(int64_t a, int64_t b)
 
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
+
+/*
+ * The logical bytes of a row a checkpoint writes: what the state is worth
+ * without SQLite's records and pages (key bytes, the integer columns at
+ * their C widths, the aggregate blob). The stats report them next to the
+ * physical bytes, so a checkpoint's write amplification can be watched.
+ */
+#define WR_STORE__WINDOW_ROW_LOGICAL_FIXED 15u /* stream 2, start 8, revision 4, flags 1 */
+#define WR_STORE__CLOCK_ROW_LOGICAL 10u        /* stream 2, clock 8 */
+#define WR_STORE__RESULT_ROW_LOGICAL_FIXED 18u /* stream 2, start 8, size 4, revision 4 */
 
 /* Outbox bytes counted for one row with a key of key_len bytes. */
 static inline uint64_t wr_store__row_bytes(size_t key_len)

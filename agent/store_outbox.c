@@ -91,6 +91,10 @@ static int append_rows(struct wr_store *st, const struct wr_result *results,
             delta.outbox_bytes += (int64_t)wr_store__row_bytes(key_len);
             delta.rows_written++;
             delta.outbox_appended++;
+            /* The result row, and the window row it marks closed. */
+            if (joined)
+                delta.checkpoint_logical_bytes += WR_STORE__RESULT_ROW_LOGICAL_FIXED + key_len +
+                                                  2 * (uint64_t)blob_len + 5;
         } else {
             rc = wr_store__fail(st, src, "appending results to the outbox");
         }
