@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "encode_internal.h"
-#include "sketch.h"
 #include "wr_error.h"
 
 /*
@@ -202,54 +201,32 @@ int wr_encoder_begin_as(struct wr_encoder *enc, enum wr_encoding encoding, char 
     return WR_OK;
 }
 
+/*
+ * Quantile values travel with the result (computed at emission, or by a
+ * rollup from the merged sketch), one per configured q. A result without
+ * them (its rollup lacked a sketch) or with another number of them (written
+ * under another config) has none to write.
+ */
 bool wr_encode__has_quantiles(const struct wr_encode_stream *st, const struct wr_result *r)
 {
-    if (st->n_quantiles == 0 || st->quantiles == NULL || r->agg.count == 0)
-        return false;
-    if (r->n_quantiles == st->n_quantiles)
-        return true;
-    return r->agg.sketch != NULL && wr_sketch_count(r->agg.sketch) > 0;
-}
-
-double wr_encode__quantile(const struct wr_encode_stream *st, const struct wr_result *r, size_t i)
-{
-    double v = NAN;
-
-    /* Values computed at emission travel with the result; else compute them from its sketch. */
-    if (r->n_quantiles == st->n_quantiles)
-        return r->quantiles[i];
-    if (wr_agg_quantile(&r->agg, st->quantiles[i], &v) != WR_OK)
-        v = NAN; /* config validation keeps q in [0, 1]; written as null */
-    return v;
+    return st->n_quantiles > 0 && st->quantiles != NULL && r->agg.count > 0 &&
+           r->n_quantiles == st->n_quantiles;
 }
 
 bool wr_encode__has_sketch(const struct wr_encode_stream *st, const struct wr_result *r)
 {
-    return st->sketch && r->agg.sketch != NULL;
+    return st->sketch && r->sketch != NULL && r->sketch_len > 0;
 }
 
-/*
- * Base64 (RFC 4648, standard alphabet, padded) of the sketch's binary form.
- * The binary form is first written at the end of the writer's room and then
- * encoded forward from the current position; that needs room for both, a
- * little more than the result alone, which only makes the fit test strict.
- */
-static void put_sketch_base64(struct writer *w, const struct wr_sketch *sk)
+/* Base64 (RFC 4648, standard alphabet, padded) of the sketch's binary form, as a JSON string. */
+static void put_base64(struct writer *w, const uint8_t *raw, size_t n)
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = wr_sketch_serialized_size(sk);
     size_t out_n = 4 * ((n + 2) / 3);
-    size_t got = 0;
-    const unsigned char *raw;
     char *dst;
 
-    if (w->overflow || w->limit - w->len < n + out_n + 2) {
-        w->overflow = true;
-        return;
-    }
-    raw = (const unsigned char *)w->buf + (w->limit - n);
-    if (wr_sketch_serialize(sk, (uint8_t *)w->buf + (w->limit - n), n, &got) != WR_OK || got != n) {
+    if (w->overflow || w->limit - w->len < out_n + 2) {
         w->overflow = true;
         return;
     }
@@ -307,7 +284,7 @@ static void put_result(struct writer *w, const char id[17], const struct wr_enco
         for (size_t i = 0; i < st->n_quantiles; i++) {
             char qtext[NUM_MAX];
             size_t qn = wr_encode__format_double(st->quantiles[i], qtext);
-            double v = wr_encode__quantile(st, r, i);
+            double v = r->quantiles[i];
 
             if (i > 0)
                 put_lit(w, ",");
@@ -320,7 +297,7 @@ static void put_result(struct writer *w, const char id[17], const struct wr_enco
     }
     if (wr_encode__has_sketch(st, r)) {
         put_lit(w, ",\"sketch\":");
-        put_sketch_base64(w, a->sketch);
+        put_base64(w, r->sketch, r->sketch_len);
     }
     put_lit(w, "}");
 }

@@ -18,8 +18,9 @@
  *        "count":3,"sum":63.5,"min":20.5,"max":22,"mean":21.166666666666668}]}]}
  *
  * Only the stream's configured aggregates are written (count always), then
- * "quantiles" ({"0.5":21.2,...}) and "sketch" (base64 of the sketch's binary
- * form) when the stream asks for them and the result has a sketch.
+ * "quantiles" ({"0.5":21.2,...}: the result's quantile values, one per
+ * configured q) and "sketch" (base64 of result.sketch, its binary form) when
+ * the stream asks for them and the result carries them.
  * Numbers use the shortest text that reads back to the same double.
  *
  * CBOR (WR_ENCODING_CBOR) carries the same maps with the same member names

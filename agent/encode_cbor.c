@@ -18,7 +18,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "sketch.h"
 #include "wr_error.h"
 
 enum {
@@ -318,27 +317,15 @@ void wr_encode__cbor_result(struct wr_encode__writer *w, const char id[17],
         for (size_t i = 0; i < st->n_quantiles; i++) {
             char qtext[WR_ENCODE__NUM_MAX];
             size_t qn = wr_encode__format_double(st->quantiles[i], qtext);
-            double v = wr_encode__quantile(st, r, i);
+            double v = r->quantiles[i];
 
             put_text(w, qtext, qn);
             put_number(w, v);
         }
     }
     if (sketch) {
-        size_t n = wr_sketch_serialized_size(a->sketch);
-        size_t got = 0;
-
         put_lit(w, "sketch");
-        put_head(w, MT_BYTES, n);
-        if (w->overflow || w->limit - w->len < n) {
-            w->overflow = true;
-            return;
-        }
-        if (wr_sketch_serialize(a->sketch, (uint8_t *)w->buf + w->len, n, &got) != WR_OK ||
-            got != n) {
-            w->overflow = true;
-            return;
-        }
-        w->len += n;
+        put_head(w, MT_BYTES, r->sketch_len);
+        wr_encode__put_raw(w, r->sketch, r->sketch_len);
     }
 }

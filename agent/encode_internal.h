@@ -28,11 +28,8 @@ void wr_encode__put_raw(struct wr_encode__writer *w, const void *s, size_t n);
 /** Shortest %.15g..%.17g text that reads back to v; "null" if not finite. Returns its length. */
 size_t wr_encode__format_double(double v, char out[WR_ENCODE__NUM_MAX]);
 
-/** True when the result has quantiles to write for this stream. */
+/** True when the result has quantile values to write for this stream (r->quantiles). */
 bool wr_encode__has_quantiles(const struct wr_encode_stream *st, const struct wr_result *r);
-
-/** The i-th quantile value of r (NaN, written null, if it cannot be had). */
-double wr_encode__quantile(const struct wr_encode_stream *st, const struct wr_result *r, size_t i);
 
 /** True when the result has a sketch to write for this stream. */
 bool wr_encode__has_sketch(const struct wr_encode_stream *st, const struct wr_result *r);

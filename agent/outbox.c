@@ -30,8 +30,9 @@ static bool is_memory_ref(uint64_t ref)
  */
 struct mem_entry {
     uint64_t seq;
-    uint64_t store_id; /* set while a write of it awaits its transaction's commit */
-    struct wr_result result;
+    uint64_t store_id;       /* set while a write of it awaits its transaction's commit */
+    struct wr_result result; /* result.sketch points at sketch_bytes */
+    uint8_t *sketch_bytes;   /* owned copy of the result's sketch; NULL without one */
     bool removed;
     bool in_flight;
     bool ever_sent; /* handed out at least once: upstream may have it */
@@ -71,6 +72,15 @@ struct wr_outbox {
     size_t peek_cap;
     size_t n_peeked;
     bool peek_valid;
+    /*
+     * Sketch bytes of the stored results of the last peek (the store's own
+     * copy lasts only until its next read), back to back in result order,
+     * grown to the largest peek so far. Results from memory point into their
+     * entries instead.
+     */
+    uint8_t *peek_bytes;
+    size_t peek_bytes_cap;
+    size_t peek_bytes_len;
 
     struct wr_outbox_batch **batches;
     size_t n_batches;
@@ -87,6 +97,8 @@ struct wr_outbox {
 
     uint64_t persisted;
     uint64_t spills;
+    uint64_t sketch_bytes; /* held by live memory entries */
+    struct plat_log_limiter sketch_limiter;
 };
 
 int wr_outbox_create(const struct wr_outbox_params *params, struct wr_outbox **out)
@@ -129,6 +141,12 @@ void wr_outbox_destroy(struct wr_outbox *ob)
     if (ob->live > 0)
         PLAT_WARN(MOD, "%zu results held only in memory are lost at exit (not checkpointed)",
                   ob->live);
+    for (size_t i = 0; ob->ring != NULL && i < ob->count; i++) {
+        struct mem_entry *e = &ob->ring[(ob->head + i) % ob->capacity];
+
+        if (!e->removed)
+            plat_free(e->sketch_bytes);
+    }
     for (size_t i = 0; ob->batches != NULL && i < ob->n_batches; i++) {
         if (ob->batches[i] != NULL)
             plat_free(ob->batches[i]->refs);
@@ -136,6 +154,7 @@ void wr_outbox_destroy(struct wr_outbox *ob)
     }
     plat_free(ob->batches);
     plat_free(ob->peeked);
+    plat_free(ob->peek_bytes);
     plat_free(ob->ring);
     plat_free(ob->page);
     plat_free(ob->write_ptrs);
@@ -209,6 +228,11 @@ static void remove_entry(struct wr_outbox *ob, struct mem_entry *e)
     e->removed = true;
     e->in_flight = false;
     ob->live--;
+    ob->sketch_bytes -= e->result.sketch_len;
+    plat_free(e->sketch_bytes);
+    e->sketch_bytes = NULL;
+    e->result.sketch = NULL;
+    e->result.sketch_len = 0;
 }
 
 /* ---- batches -------------------------------------------------------------------------------- */
@@ -418,6 +442,23 @@ static void keep_in_memory(struct wr_outbox *ob, const struct wr_result *r)
     memset(e, 0, sizeof(*e));
     e->seq = ob->next_seq++;
     e->result = *r;
+    e->result.agg.sketch = NULL;
+    e->result.sketch = NULL;
+    e->result.sketch_len = 0;
+    if (r->sketch != NULL && r->sketch_len > 0) {
+        /* Sized to this result's sketch: results of streams without quantiles pay nothing. */
+        e->sketch_bytes = plat_malloc(r->sketch_len);
+        if (e->sketch_bytes != NULL) {
+            memcpy(e->sketch_bytes, r->sketch, r->sketch_len);
+            e->result.sketch = e->sketch_bytes;
+            e->result.sketch_len = r->sketch_len;
+            ob->sketch_bytes += r->sketch_len;
+        } else {
+            plat_log_limited(&ob->sketch_limiter, 10000, PLAT_LOG_WARN, MOD,
+                             "no memory for a result's sketch: it is kept without it (its "
+                             "quantile values stay; a rollup of it has none)");
+        }
+    }
     ob->count++;
     ob->live++;
     if (ob->store == NULL) {
@@ -453,6 +494,51 @@ static int reserve_peeked(struct wr_outbox *ob, size_t max)
     return WR_OK;
 }
 
+/*
+ * Append a stored result's sketch to the peek buffer. The buffer may still
+ * move, so the view is cleared here and set once the stored results are in
+ * (point_stored_sketches).
+ */
+static int keep_peeked_sketch(struct wr_outbox *ob, struct wr_result *r)
+{
+    size_t need = ob->peek_bytes_len + r->sketch_len;
+
+    if (r->sketch == NULL || r->sketch_len == 0) {
+        r->sketch = NULL;
+        r->sketch_len = 0;
+        return WR_OK;
+    }
+    if (need > ob->peek_bytes_cap) {
+        size_t cap = ob->peek_bytes_cap < 1024 ? 1024 : ob->peek_bytes_cap;
+        uint8_t *grown;
+
+        while (cap < need)
+            cap *= 2;
+        grown = plat_realloc(ob->peek_bytes, cap);
+        if (grown == NULL)
+            return WR_E_NOMEM;
+        ob->peek_bytes = grown;
+        ob->peek_bytes_cap = cap;
+    }
+    memcpy(ob->peek_bytes + ob->peek_bytes_len, r->sketch, r->sketch_len);
+    ob->peek_bytes_len = need;
+    r->sketch = NULL;
+    return WR_OK;
+}
+
+/* The stored results' sketches lie back to back in the peek buffer, in result order. */
+static void point_stored_sketches(struct wr_outbox *ob, struct wr_result *out, size_t n)
+{
+    size_t at = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (out[i].sketch_len == 0)
+            continue;
+        out[i].sketch = ob->peek_bytes + at;
+        at += out[i].sketch_len;
+    }
+}
+
 static int peek_store(struct wr_outbox *ob, struct wr_result *out, size_t max, size_t *n)
 {
     uint64_t after = ob->store_cursor;
@@ -478,6 +564,9 @@ static int peek_store(struct wr_outbox *ob, struct wr_result *out, size_t max, s
             if (id <= busy_max && store_ref_in_flight(ob, id))
                 continue;
             out[*n] = ob->page[i].result;
+            rc = keep_peeked_sketch(ob, &out[*n]);
+            if (rc != WR_OK)
+                return rc;
             ob->peeked[*n] = id;
             (*n)++;
         }
@@ -501,17 +590,19 @@ int wr_outbox_peek(struct wr_outbox *ob, struct wr_result *out, size_t max, size
     rc = reserve_peeked(ob, max);
     if (rc != WR_OK)
         return rc;
+    ob->peek_bytes_len = 0;
     if (ob->store != NULL) {
         rc = peek_store(ob, out, max, &n);
         if (rc != WR_OK)
             return rc;
     }
+    point_stored_sketches(ob, out, n);
     for (size_t off = first_from(ob, ob->mem_due_seq); off < ob->count && n < max; off++) {
         struct mem_entry *e = entry_at(ob, off);
 
         if (e->removed || e->in_flight)
             continue;
-        out[n] = e->result;
+        out[n] = e->result; /* its sketch view points into the entry */
         ob->peeked[n] = e->seq | MEMORY_REF;
         n++;
     }
@@ -745,7 +836,7 @@ void wr_outbox_get_stats(const struct wr_outbox *ob, struct wr_outbox_stats *sta
     stats->stored_rows = rows;
     stats->memory_rows = ob->live;
     stats->rows = rows + ob->live;
-    stats->bytes = bytes + ob->live * sizeof(struct wr_result);
+    stats->bytes = bytes + ob->live * sizeof(struct wr_result) + ob->sketch_bytes;
     stats->persisted = ob->persisted;
     stats->spills = ob->spills;
     stats->in_flight = ob->in_flight;

@@ -68,7 +68,8 @@ void wr_outbox_set_store(struct wr_outbox *ob, struct wr_store *store);
 void wr_outbox_destroy(struct wr_outbox *ob);
 
 /**
- * Keep n results (borrowed, copied). Returns WR_OK when all were kept;
+ * Keep n results (borrowed, copied, their sketch bytes too: each result in
+ * memory holds a copy sized to its own sketch). Returns WR_OK when all were kept;
  * WR_E_INVAL for bad arguments. Storage errors are absorbed and counted,
  * never returned: a result is only lost when the ring overflows with storage
  * failing.
@@ -79,7 +80,9 @@ int wr_outbox_append(struct wr_outbox *ob, const struct wr_result *results, size
 
 /**
  * Copy up to max of the oldest results due for sending (not in flight, not
- * acknowledged) into out; *n how many. Changes no state. Returns WR_OK
+ * acknowledged) into out; *n how many. Their sketch bytes (result.sketch)
+ * stay the outbox's: valid until the next outbox call other than
+ * wr_outbox_mark_sent. Changes no state. Returns WR_OK
  * (also when none is due), WR_E_INVAL, WR_E_NOMEM, or a storage error from
  * reading stored results (the memory ones are then not offered either, so
  * order holds; the next call tries again).

@@ -86,7 +86,6 @@ static void flush_results(struct wr_pipeline *p, uint64_t now_mono_ms)
 {
     if (p->n_results == 0)
         return;
-    wr_outbox_append(p->outbox, p->results, p->n_results);
     wr_forward_notify_appended(p->forward, p->n_results, now_mono_ms);
     wr_metrics_add(p->metrics, WR_C_RESULTS_EMITTED, p->n_results);
     p->n_results = 0;
@@ -96,10 +95,9 @@ static void on_window_result(void *ctx, const struct wr_result *r)
 {
     struct wr_pipeline *p = ctx;
 
-    /* The sketch is the window's and only borrowed for this call; the values travel. */
-    p->results[p->n_results] = *r;
-    p->results[p->n_results++].agg.sketch = NULL;
-    if (p->n_results == RESULTS_PER_FLUSH)
+    /* The sketch bytes are the window engine's for this call only: the outbox copies them now. */
+    wr_outbox_append(p->outbox, r, 1);
+    if (++p->n_results == RESULTS_PER_FLUSH)
         flush_results(p, wr_pipeline__mono_ms(p));
 }
 
@@ -675,6 +673,8 @@ static int create_window(struct wr_pipeline *p)
  */
 static int open_store(struct wr_pipeline *p)
 {
+    const double *quantiles[WR_CFG_MAX_STREAMS];
+    size_t n_quantiles[WR_CFG_MAX_STREAMS];
     struct wr_store_options so;
     int rc;
 
@@ -690,6 +690,12 @@ static int open_store(struct wr_pipeline *p)
     so.n_streams = p->cfg->n_streams;
     so.max_bytes = p->cfg->storage.max_bytes;
     so.on_full = p->cfg->storage.on_full;
+    for (size_t s = 0; s < p->cfg->n_streams; s++) {
+        quantiles[s] = p->cfg->streams[s].quantiles;
+        n_quantiles[s] = p->cfg->streams[s].n_quantiles;
+    }
+    so.stream_quantiles = quantiles;
+    so.stream_n_quantiles = n_quantiles;
     rc = wr_store_open(&so, &p->store);
     if (rc != WR_OK) {
         PLAT_ERROR(MOD, "cannot open the state store in %s (%s): results are kept in memory only",

@@ -94,8 +94,7 @@ struct wr_pipeline {
     struct wr_forward_stats forward_seen;
     struct plat_clock clock;
     struct wr_event popped[EVENTS_PER_POP];
-    struct wr_result results[RESULTS_PER_FLUSH];
-    size_t n_results;
+    size_t n_results; /* appended to the outbox, not yet told to the forwarder */
     char results_topic[WR_CFG_STR_MAX];
     char status_topic[WR_CFG_STR_MAX];
     char *metrics_text;

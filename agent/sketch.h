@@ -52,6 +52,16 @@
 #define WR_SKETCH_MAX_BUCKETS_MAX 8192u
 #define WR_SKETCH_DEFAULT_MAX_BUCKETS 512u
 
+/*
+ * The longest binary form of a sketch with this bucket limit: version,
+ * accuracy, max_buckets, zero count, and two full stores, every varint at its
+ * longest (counts 10 bytes, the ZigZag index 5, lengths 2).
+ */
+static inline size_t wr_sketch_serialized_max(uint32_t max_buckets)
+{
+    return 1u + 8u + 2u + 10u + 2u * (2u + 5u + (size_t)max_buckets * 10u);
+}
+
 /** Serialization format version (first byte of wr_sketch_serialize's output). */
 #define WR_SKETCH_FORMAT_V1 1u
 

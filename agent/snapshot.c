@@ -13,7 +13,7 @@
 
 #define MOD "snapshot"
 #define SNAPSHOT_MAGIC "WRSNAP1"
-#define SNAPSHOT_VERSION 2u
+#define SNAPSHOT_VERSION 3u
 #define MIN_FILE_BYTES 4096u
 
 enum rec_type { REC_WINDOW = 1, REC_CLOCK = 2, REC_RESULT = 3 };
@@ -29,7 +29,8 @@ enum rec_type { REC_WINDOW = 1, REC_CLOCK = 2, REC_RESULT = 3 };
  *   clock:  u8 type, u8 0, u16 stream, i64 max_event_ms
  *   result: u8 type, u8 0, u16 stream, u32 revision, i64 start_ms, u32 size_s,
  *           struct wr_agg (sketch pointer zeroed), u8 key_len, key bytes,
- *           u8 n_quantiles, n_quantiles f64
+ *           u8 n_quantiles, n_quantiles f64, u32 sketch_len, the result's
+ *           sketch bytes (version 3; version 2 had no sketch)
  * Native byte order and struct wr_agg as laid out by this build: the file
  * stays on the machine and boot that wrote it, and the fingerprint names the
  * build.
@@ -201,11 +202,17 @@ int wr_snapshot_put_result(void *writer, const struct wr_result *r)
 
     struct wr_agg agg;
     size_t nq;
+    uint32_t sk_len;
+    size_t rec_len;
 
     if (w == NULL || r == NULL || !key_len_of(r->key, &key_len))
         return WR_E_INVAL;
     nq = r->n_quantiles <= WR_RESULT_MAX_QUANTILES ? r->n_quantiles : WR_RESULT_MAX_QUANTILES;
-    p = reserve(w, RESULT_FIXED + key_len + 1 + nq * 8);
+    sk_len = r->sketch != NULL ? r->sketch_len : 0;
+    if (sk_len > wr_result_sketch_max())
+        return WR_E_INVAL;
+    rec_len = RESULT_FIXED + key_len + 1 + nq * 8 + 4 + sk_len;
+    p = reserve(w, rec_len);
     if (p == NULL)
         return WR_E_NOSPC;
     agg = r->agg;
@@ -221,7 +228,10 @@ int wr_snapshot_put_result(void *writer, const struct wr_result *r)
     memcpy(p + RESULT_FIXED, r->key, key_len);
     p[RESULT_FIXED + key_len] = (uint8_t)nq;
     memcpy(p + RESULT_FIXED + key_len + 1, r->quantiles, nq * 8);
-    w->used += RESULT_FIXED + key_len + 1 + nq * 8;
+    memcpy(p + RESULT_FIXED + key_len + 1 + nq * 8, &sk_len, 4);
+    if (sk_len > 0)
+        memcpy(p + RESULT_FIXED + key_len + 1 + nq * 8 + 4, r->sketch, sk_len);
+    w->used += rec_len;
     w->results++;
     return WR_OK;
 }
@@ -377,12 +387,18 @@ static int walk(const unsigned char *p, size_t len, const struct header *h,
             if (left < RESULT_FIXED)
                 return WR_E_CORRUPT;
             size_t nq;
+            size_t sk_at;
+            uint32_t sk_len;
 
             key_len = r[20 + sizeof(res.agg)];
             if (key_len >= WR_KEY_MAX || left < RESULT_FIXED + key_len + 1)
                 return WR_E_CORRUPT;
             nq = r[RESULT_FIXED + key_len];
-            if (nq > WR_RESULT_MAX_QUANTILES || left < RESULT_FIXED + key_len + 1 + nq * 8)
+            sk_at = RESULT_FIXED + key_len + 1 + nq * 8 + 4;
+            if (nq > WR_RESULT_MAX_QUANTILES || left < sk_at)
+                return WR_E_CORRUPT;
+            memcpy(&sk_len, r + sk_at - 4, 4);
+            if (sk_len > wr_result_sketch_max() || sk_len > left - sk_at)
                 return WR_E_CORRUPT;
             if (v != NULL && v->result != NULL) {
                 memset(&res, 0, sizeof(res));
@@ -396,9 +412,12 @@ static int walk(const unsigned char *p, size_t len, const struct header *h,
                 res.agg.sketch = NULL;
                 res.n_quantiles = (uint8_t)nq;
                 memcpy(res.quantiles, r + RESULT_FIXED + key_len + 1, nq * 8);
+                /* A view into the mapping, valid for the call (the outbox copies it). */
+                res.sketch = sk_len > 0 ? r + sk_at : NULL;
+                res.sketch_len = sk_len;
                 rc = v->result(v->ctx, &res);
             }
-            off += RESULT_FIXED + key_len + 1 + nq * 8;
+            off += sk_at + sk_len;
             results++;
         } else {
             return WR_E_CORRUPT;

@@ -138,7 +138,8 @@ struct wr_snapshot_visitor {
 };
 
 /**
- * Visit every record in the order written. A callback returning non-WR_OK
+ * Visit every record in the order written; what a callback gets (a result's
+ * sketch bytes included) is borrowed for the call. A callback returning non-WR_OK
  * stops the walk and its code is returned. Returns WR_OK or WR_E_INVAL.
  */
 int wr_snapshot_visit(const struct wr_snapshot *s, const struct wr_snapshot_visitor *v);

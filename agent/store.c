@@ -144,11 +144,31 @@ void wr_store__agg_encode(const struct wr_agg *agg, unsigned char out[WR_STORE__
 #define SECTION_QUANTILES 0x51 /* 'Q' */
 #define SECTION_SKETCH 0x53    /* 'S' */
 
-size_t wr_store__result_blob(const struct wr_result *r,
-                             unsigned char out[WR_STORE__RESULT_BLOB_MAX])
+static uint8_t result_nq(const struct wr_result *r)
+{
+    return r->n_quantiles <= WR_RESULT_MAX_QUANTILES ? r->n_quantiles : 0;
+}
+
+static bool result_has_sketch(const struct wr_result *r)
+{
+    return r->sketch != NULL && r->sketch_len > 0;
+}
+
+size_t wr_store__result_blob_size(const struct wr_result *r)
 {
     size_t len = WR_STORE__AGG_BLOB_BYTES;
-    uint8_t nq = r->n_quantiles <= WR_RESULT_MAX_QUANTILES ? r->n_quantiles : 0;
+
+    if (result_nq(r) > 0)
+        len += 2 + 8 * (size_t)result_nq(r);
+    if (result_has_sketch(r))
+        len += 5 + (size_t)r->sketch_len;
+    return len;
+}
+
+size_t wr_store__result_blob_write(const struct wr_result *r, unsigned char *out)
+{
+    size_t len = WR_STORE__AGG_BLOB_BYTES;
+    uint8_t nq = result_nq(r);
 
     wr_store__agg_encode(&r->agg, out);
     if (nq > 0) {
@@ -157,7 +177,32 @@ size_t wr_store__result_blob(const struct wr_result *r,
         for (uint8_t i = 0; i < nq; i++, len += 8)
             put_u64(out + len, double_bits(r->quantiles[i]));
     }
+    if (result_has_sketch(r)) {
+        out[len++] = SECTION_SKETCH;
+        for (int i = 0; i < 4; i++)
+            out[len++] = (unsigned char)(r->sketch_len >> (8 * i));
+        memcpy(out + len, r->sketch, r->sketch_len);
+        len += r->sketch_len;
+    }
     return len;
+}
+
+int wr_store__result_blob(struct wr_store *st, const struct wr_result *r,
+                          const unsigned char **blob, size_t *len)
+{
+    size_t n = wr_store__result_blob_size(r);
+
+    if (n > st->blob_cap) {
+        unsigned char *grown = plat_realloc(st->blob_buf, n);
+
+        if (grown == NULL)
+            return WR_E_NOMEM;
+        st->blob_buf = grown;
+        st->blob_cap = n;
+    }
+    *len = wr_store__result_blob_write(r, st->blob_buf);
+    *blob = st->blob_buf;
+    return WR_OK;
 }
 
 int wr_store__state_blob(const struct wr_agg *agg, unsigned char **out, size_t *len)
@@ -185,13 +230,14 @@ int wr_store__state_blob(const struct wr_agg *agg, unsigned char **out, size_t *
 }
 
 /*
- * The sections after the fixed part. q/nq and sketch may be NULL: that
- * section is then checked for length only. A sketch that fails to decode
- * makes the whole blob corrupt, so a window is never restored with a
- * sketch that misses values.
+ * The sections after the fixed part. q/nq, sketch and raw may be NULL: that
+ * section is then checked for length only. sketch gets the section decoded
+ * (a sketch that fails to decode makes the whole blob corrupt, so a window
+ * is never restored with a sketch that misses values); raw/raw_len get a
+ * view of its bytes, undecoded.
  */
 static int decode_sections(const unsigned char *p, size_t len, double *q, uint8_t *nq,
-                           struct wr_sketch **sketch)
+                           struct wr_sketch **sketch, const uint8_t **raw, uint32_t *raw_len)
 {
     size_t at = WR_STORE__AGG_BLOB_BYTES;
 
@@ -219,8 +265,12 @@ static int decode_sections(const unsigned char *p, size_t len, double *q, uint8_
             for (int i = 0; i < 4; i++)
                 n |= (size_t)p[at + (size_t)i] << (8 * i);
             at += 4;
-            if (len - at < n)
+            if (len - at < n || n == 0 || n > wr_result_sketch_max())
                 return WR_E_CORRUPT;
+            if (raw != NULL) {
+                *raw = p + at;
+                *raw_len = (uint32_t)n;
+            }
             if (sketch != NULL) {
                 int rc = wr_sketch_deserialize(p + at, n, sketch);
 
@@ -240,9 +290,12 @@ int wr_store__result_blob_decode(const void *blob, int len, struct wr_result *r)
     int rc = wr_store__agg_decode(blob, len, &r->agg);
 
     r->n_quantiles = 0;
+    r->sketch = NULL;
+    r->sketch_len = 0;
     if (rc != WR_OK)
         return rc;
-    return decode_sections(blob, (size_t)len, r->quantiles, &r->n_quantiles, NULL);
+    return decode_sections(blob, (size_t)len, r->quantiles, &r->n_quantiles, NULL, &r->sketch,
+                           &r->sketch_len);
 }
 
 int wr_store__state_blob_decode(const void *blob, int len, struct wr_agg *agg)
@@ -252,7 +305,7 @@ int wr_store__state_blob_decode(const void *blob, int len, struct wr_agg *agg)
 
     if (rc != WR_OK)
         return rc;
-    rc = decode_sections(blob, (size_t)len, NULL, NULL, &sk);
+    rc = decode_sections(blob, (size_t)len, NULL, NULL, &sk, NULL, NULL);
     if (rc != WR_OK) {
         wr_sketch_destroy(sk);
         return rc;
@@ -268,7 +321,7 @@ int wr_store__agg_decode(const void *blob, int len, struct wr_agg *agg)
     if (p == NULL || len < WR_STORE__AGG_BLOB_BYTES)
         return WR_E_CORRUPT;
     if (len > WR_STORE__AGG_BLOB_BYTES &&
-        decode_sections(p, (size_t)len, NULL, NULL, NULL) != WR_OK)
+        decode_sections(p, (size_t)len, NULL, NULL, NULL, NULL, NULL) != WR_OK)
         return WR_E_CORRUPT;
     agg->sketch = NULL;
     agg->count = get_u64(p + 0);

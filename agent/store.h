@@ -90,6 +90,13 @@ struct wr_store_options {
     uint32_t rollup_factor;          /* coarser window = size * factor; 0 = default 10 */
     uint32_t sync_every_commits;     /* durable point every N commits; 0 = default 64 */
     uint32_t wal_max_pages;          /* WAL checkpoint threshold; 0 = default (see .c) */
+    /*
+     * Per config stream (index i as stream_names): the quantiles its results
+     * carry, which a rollup recomputes from the merged sketch. Both NULL = no
+     * stream has quantiles; at most WR_RESULT_MAX_QUANTILES each, in [0, 1].
+     */
+    const double *const *stream_quantiles;
+    const size_t *stream_n_quantiles;
     /* Outputs, set by wr_store_open (also when it fails). */
     bool recovered_from_corruption;           /* a corrupt database was moved aside */
     char moved_aside_path[WR_STORE_PATH_MAX]; /* where it went ("" if not) */
@@ -103,7 +110,8 @@ struct wr_store_options {
  * Returns WR_OK, or:
  *   WR_E_INVAL   NULL argument, no or too many streams, an empty, too long or
  *                duplicate stream name, a path longer than WR_STORE_PATH_MAX,
- *                rollup_factor 1;
+ *                rollup_factor 1, more than WR_RESULT_MAX_QUANTILES quantiles
+ *                or one outside [0, 1];
  *   WR_E_NOMEM   allocation failed;
  *   WR_E_RANGE   the database's schema version is newer than this build knows
  *                (written by a newer windrow): refused and left untouched;
@@ -188,24 +196,33 @@ int wr_store_load_stream_clocks(struct wr_store *st, wr_store_clock_fn visit, vo
 /*
  * Outbox rows hold one result each: the stream (by name, through a small
  * table of names), key, start_ms, size_s, revision as columns and the
- * aggregate as an 80-byte BLOB (count, sum, min, max, mean, m2, first, last,
- * first_ms, last_ms; 8 bytes each, little-endian, doubles as IEEE 754 bits).
+ * aggregate as a BLOB: 80 bytes (count, sum, min, max, mean, m2, first, last,
+ * first_ms, last_ms; 8 bytes each, little-endian, doubles as IEEE 754 bits),
+ * then the result's quantile values and its sketch when it has them
+ * (docs/storage.md).
  * Ids come from AUTOINCREMENT: they only grow, even across deletes and
  * restarts, so "rows after id X" is a stable cursor.
  */
 
 struct wr_outbox_row {
     uint64_t id;
-    struct wr_result result; /* result.stream is WR_STORE_STREAM_UNKNOWN if the stream is gone */
+    /*
+     * result.stream is WR_STORE_STREAM_UNKNOWN if the stream is gone;
+     * result.sketch points into the store: valid until its next call.
+     */
+    struct wr_result result;
     char stream_name[WR_STORE_NAME_MAX];
 };
 
 /**
  * Append n results, oldest first, in one transaction (or a savepoint of the
- * open checkpoint). Borrows results. Returns WR_OK (n == 0 included),
- * WR_E_INVAL (NULL, a stream index not configured, a key without NUL within
- * WR_KEY_MAX), WR_E_STATE (the open checkpoint already failed), or a storage
- * error: then none of the n results is stored.
+ * open checkpoint). Borrows results (their sketch bytes are written with
+ * them, and with the window's row that is marked closed, so a revisable
+ * window keeps its sketch). Returns WR_OK (n == 0 included), WR_E_INVAL
+ * (NULL, a stream index not configured, a key without NUL within
+ * WR_KEY_MAX, a sketch longer than wr_result_sketch_max()), WR_E_STATE (the
+ * open checkpoint already failed), WR_E_NOMEM, or a storage error: then
+ * none of the n results is stored.
  */
 int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results, size_t n);
 
@@ -223,9 +240,10 @@ int wr_store_outbox_append_ids(struct wr_store *st, const struct wr_result *cons
 
 /**
  * Read up to max rows with id > after_id, in increasing id order, into rows;
- * *n says how many. Rows whose aggregate cannot be decoded are skipped (and
- * counted in stats.bad_rows). Returns WR_OK (also with *n == 0), WR_E_INVAL
- * (NULL), or a storage error.
+ * *n says how many. Their sketch bytes are held by the store until its next
+ * call. Rows whose aggregate cannot be decoded are skipped (and counted in
+ * stats.bad_rows). Returns WR_OK (also with *n == 0), WR_E_INVAL (NULL),
+ * WR_E_NOMEM (no room for the rows' sketches), or a storage error.
  */
 int wr_store_outbox_read(struct wr_store *st, uint64_t after_id, struct wr_outbox_row *rows,
                          size_t max, size_t *n);
@@ -241,8 +259,9 @@ int wr_store_outbox_delete(struct wr_store *st, const uint64_t *ids, size_t n);
 
 /**
  * Rows in the outbox and their bytes: per row WR_STORE_OUTBOX_ROW_FIXED_BYTES
- * (columns, aggregate and an allowance for SQLite's record and index
- * overhead) plus the key's length. Kept as counters: O(1). NULLs allowed.
+ * (columns, the 80-byte aggregate and an allowance for SQLite's record and
+ * index overhead) plus the key's length and what the BLOB holds past the
+ * aggregate (quantile values, the sketch). Kept as counters: O(1). NULLs allowed.
  */
 void wr_store_outbox_stats(const struct wr_store *st, uint64_t *rows, uint64_t *bytes);
 
@@ -318,11 +337,11 @@ uint64_t wr_store_bytes(const struct wr_store *st);
 int wr_store_sync(struct wr_store *st);
 
 struct wr_store_stats {
-    uint64_t rows_written;   /* rows inserted, replaced or deleted by committed transactions */
+    uint64_t rows_written;    /* rows inserted, replaced or deleted by committed transactions */
     uint64_t outbox_appended; /* outbox rows inserted by committed transactions */
-    uint64_t transactions;   /* committed write transactions */
-    uint64_t wal_syncs;      /* WAL checkpoints (durable points) */
-    uint64_t write_failures; /* statements or commits that failed with a storage error */
+    uint64_t transactions;    /* committed write transactions */
+    uint64_t wal_syncs;       /* WAL checkpoints (durable points) */
+    uint64_t write_failures;  /* statements or commits that failed with a storage error */
     uint64_t outbox_rows;
     uint64_t outbox_bytes;
     uint64_t db_bytes;  /* wr_store_bytes */

@@ -22,6 +22,7 @@
 
 #include "plat_log.h"
 #include "plat_mem.h"
+#include "sketch.h"
 #include "store_internal.h"
 #include "wr_error.h"
 
@@ -194,13 +195,62 @@ struct gathered {
     uint64_t rows;
     uint64_t windows;
     int64_t min_id;
+    uint64_t var_bytes; /* the gathered rows' counted bytes past the fixed allowance */
     struct wr_agg merged;
+    /*
+     * The merge of the windows' sketches (exact: bucket counts add), NULL when
+     * none had one. sketch_missing: a window had none, or its sketch did not
+     * decode or merge (other parameters after a config change), so a merged
+     * sketch would miss values and the rolled-up result carries neither it
+     * nor quantiles.
+     */
+    struct wr_sketch *sketch;
+    bool sketch_missing;
     /* The first window's best revision: kept as is when it is the only window. */
     int64_t one_start_ms;
     uint32_t one_size_s;
     uint32_t one_revision;
-    struct wr_result one; /* agg and quantile values */
+    unsigned char *one_blob; /* a copy of its BLOB */
+    size_t one_len;
 };
+
+static void gathered_free(struct gathered *g)
+{
+    wr_sketch_destroy(g->sketch);
+    plat_free(g->one_blob);
+    g->sketch = NULL;
+    g->one_blob = NULL;
+}
+
+/* Fold one window's sketch into the gathered merge. */
+static int gather_sketch(struct gathered *g, const struct wr_result *r)
+{
+    struct wr_sketch *sk = NULL;
+    int rc;
+
+    if (r->sketch_len == 0) {
+        g->sketch_missing = true;
+        return WR_OK;
+    }
+    rc = wr_sketch_deserialize(r->sketch, r->sketch_len, &sk);
+    if (rc == WR_E_NOMEM)
+        return rc;
+    if (rc != WR_OK) {
+        g->sketch_missing = true;
+        return WR_OK;
+    }
+    if (g->sketch == NULL) {
+        g->sketch = sk;
+        return WR_OK;
+    }
+    rc = wr_sketch_merge(g->sketch, sk);
+    wr_sketch_destroy(sk);
+    if (rc == WR_E_NOMEM)
+        return rc;
+    if (rc != WR_OK)
+        g->sketch_missing = true;
+    return WR_OK;
+}
 
 static int gather(struct wr_store *st, const struct seed *s, int64_t tstart_ms, uint32_t tsize_s,
                   sqlite3_int64 min_id, struct gathered *g)
@@ -216,21 +266,26 @@ static int gather(struct wr_store *st, const struct seed *s, int64_t tstart_ms, 
     wr_agg_init(&g->merged);
     bind_range(stmt, s, tstart_ms, tsize_s, min_id);
     /* Rows come ordered by window, highest revision first: the first row of each window wins. */
-    while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
+    while (rc == WR_OK && (src = sqlite3_step(stmt)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(stmt, 0);
         int64_t start = sqlite3_column_int64(stmt, 1);
         int64_t size = sqlite3_column_int64(stmt, 2);
+        const void *blob = sqlite3_column_blob(stmt, 4);
+        int blob_len = sqlite3_column_bytes(stmt, 4);
         struct wr_result r;
 
         g->rows++;
+        g->var_bytes +=
+            wr_store__row_bytes((size_t)s->key_len, blob_len > 0 ? (size_t)blob_len : 0) -
+            WR_STORE_OUTBOX_ROW_FIXED_BYTES;
         if (id < g->min_id)
             g->min_id = id;
         if (size == prev_size && start == prev_start)
             continue;
         prev_start = start;
         prev_size = size;
-        if (wr_store__result_blob_decode(sqlite3_column_blob(stmt, 4),
-                                         sqlite3_column_bytes(stmt, 4), &r) != WR_OK) {
+        /* r.sketch points into the row: used before the next step. */
+        if (wr_store__result_blob_decode(blob, blob_len, &r) != WR_OK) {
             /* Nothing can be sent from it anyway; it goes with the others. */
             st->stats.bad_rows++;
             continue;
@@ -239,54 +294,124 @@ static int gather(struct wr_store *st, const struct seed *s, int64_t tstart_ms, 
             g->one_start_ms = start;
             g->one_size_s = (uint32_t)size;
             g->one_revision = (uint32_t)sqlite3_column_int64(stmt, 3);
-            g->one = r;
+            g->one_blob = plat_malloc((size_t)blob_len);
+            if (g->one_blob == NULL) {
+                rc = WR_E_NOMEM;
+                break;
+            }
+            memcpy(g->one_blob, blob, (size_t)blob_len);
+            g->one_len = (size_t)blob_len;
         }
-        /* Quantile values do not merge: a rolled-up result of several windows has none. */
         wr_agg_merge(&g->merged, &r.agg);
+        rc = gather_sketch(g, &r);
     }
-    if (src != SQLITE_DONE)
+    if (rc == WR_OK && src != SQLITE_DONE)
         rc = wr_store__fail(st, src, "gathering results for rollup");
     sqlite3_reset(stmt);
     return rc;
 }
 
+/* The config index of a database stream id, or -1 when it is no longer configured. */
+static int cfg_index(const struct wr_store *st, int64_t stream_id)
+{
+    for (size_t i = 0; i < st->n_cfg; i++)
+        if (st->cfg_db_id[i] == stream_id)
+            return (int)i;
+    return -1;
+}
+
+/*
+ * The result that replaces several windows: the merged aggregate and, when
+ * every window had a sketch, the merged sketch (serialized into *sketch_buf,
+ * which the caller frees) and the stream's quantiles estimated from it.
+ * Those stay within the sketch's bound: the merge is the sketch of all the
+ * windows' values, as if one window had seen them all.
+ */
+static int merged_result(struct wr_store *st, const struct seed *s, struct gathered *g,
+                         struct wr_result *out, uint8_t **sketch_buf)
+{
+    int ci = cfg_index(st, s->stream_id);
+    size_t len = 0;
+    size_t n;
+
+    memset(out, 0, sizeof(*out));
+    *sketch_buf = NULL;
+    out->agg = g->merged;
+    if (g->sketch == NULL)
+        return WR_OK;
+    if (g->sketch_missing) {
+        plat_log_limited(&st->rollup_limiter, 10000, PLAT_LOG_WARN, WR_STORE__MOD,
+                         "%s: rolled up results of which some carry no sketch: the coarser "
+                         "result has no quantiles",
+                         st->path);
+        return WR_OK;
+    }
+    n = wr_sketch_serialized_size(g->sketch);
+    *sketch_buf = plat_malloc(n);
+    if (*sketch_buf == NULL)
+        return WR_E_NOMEM;
+    if (wr_sketch_serialize(g->sketch, *sketch_buf, n, &len) != WR_OK)
+        return WR_E_INVAL;
+    out->sketch = *sketch_buf;
+    out->sketch_len = (uint32_t)len;
+    out->agg.sketch = g->sketch;
+    for (uint8_t k = 0; ci >= 0 && k < st->cfg_nq[ci]; k++) {
+        if (wr_agg_quantile(&out->agg, st->cfg_q[ci][k], &out->quantiles[k]) != WR_OK)
+            break;
+        out->n_quantiles = (uint8_t)(k + 1);
+    }
+    out->agg.sketch = NULL;
+    return WR_OK;
+}
+
 static int roll_target(struct wr_store *st, const struct seed *s, int64_t tstart_ms,
                        uint32_t tsize_s, sqlite3_int64 min_id, struct chunk_counts *cc)
 {
-    unsigned char blob[WR_STORE__RESULT_BLOB_MAX];
-    size_t blob_len;
+    const unsigned char *blob = NULL;
+    size_t blob_len = 0;
+    uint8_t *sketch_buf = NULL;
     struct wr_result merged;
     struct gathered g;
     sqlite3_stmt *stmt;
     uint64_t deleted;
+    uint64_t removed_bytes;
+    uint64_t added_bytes;
     int src;
     int rc;
 
     rc = gather(st, s, tstart_ms, tsize_s, min_id, &g);
     if (rc != WR_OK || g.rows < 2 || g.windows == 0)
-        return rc;
+        goto done;
+    if (g.windows == 1) {
+        /* Only revisions of one window: keep the highest one as it is. */
+        blob = g.one_blob;
+        blob_len = g.one_len;
+    } else {
+        rc = merged_result(st, s, &g, &merged, &sketch_buf);
+        if (rc == WR_OK)
+            rc = wr_store__result_blob(st, &merged, &blob, &blob_len);
+        if (rc != WR_OK)
+            goto done;
+    }
     stmt = st->stmt[STMT_OB_DELETE_IN_RANGE];
     bind_range(stmt, s, tstart_ms, tsize_s, min_id);
     src = sqlite3_step(stmt);
     deleted = (uint64_t)sqlite3_changes(st->db);
     sqlite3_reset(stmt);
-    if (src != SQLITE_DONE)
-        return wr_store__fail(st, src, "deleting rolled-up results");
+    if (src != SQLITE_DONE) {
+        rc = wr_store__fail(st, src, "deleting rolled-up results");
+        goto done;
+    }
 
     stmt = st->stmt[STMT_OB_INSERT_ID];
     sqlite3_bind_int64(stmt, 1, g.min_id);
     sqlite3_bind_int64(stmt, 2, s->stream_id);
     sqlite3_bind_blob(stmt, 3, s->key, s->key_len, SQLITE_STATIC);
     if (g.windows == 1) {
-        /* Only revisions of one window: keep the highest one as it is. */
-        blob_len = wr_store__result_blob(&g.one, blob);
         sqlite3_bind_int64(stmt, 4, g.one_start_ms);
         sqlite3_bind_int64(stmt, 5, (sqlite3_int64)g.one_size_s);
         sqlite3_bind_int64(stmt, 6, (sqlite3_int64)g.one_revision);
     } else {
-        memset(&merged, 0, sizeof(merged));
-        merged.agg = g.merged;
-        blob_len = wr_store__result_blob(&merged, blob);
         sqlite3_bind_int64(stmt, 4, tstart_ms);
         sqlite3_bind_int64(stmt, 5, (sqlite3_int64)tsize_s);
         sqlite3_bind_int64(stmt, 6, 0);
@@ -295,15 +420,23 @@ static int roll_target(struct wr_store *st, const struct seed *s, int64_t tstart
     src = sqlite3_step(stmt);
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
-    if (src != SQLITE_DONE)
-        return wr_store__fail(st, src, "writing a rolled-up result");
+    if (src != SQLITE_DONE) {
+        rc = wr_store__fail(st, src, "writing a rolled-up result");
+        goto done;
+    }
+    /* The gathered rows are exactly the deleted ones (same range, same transaction). */
+    removed_bytes = deleted * WR_STORE_OUTBOX_ROW_FIXED_BYTES + g.var_bytes;
+    added_bytes = wr_store__row_bytes((size_t)s->key_len, blob_len);
     cc->rolled_up += deleted;
     cc->rollup_rows++;
     cc->gone += deleted - 1;
     cc->delta.outbox_rows -= (int64_t)(deleted - 1);
-    cc->delta.outbox_bytes -= (int64_t)((deleted - 1) * wr_store__row_bytes((size_t)s->key_len));
+    cc->delta.outbox_bytes += (int64_t)added_bytes - (int64_t)removed_bytes;
     cc->delta.rows_written += deleted + 1;
-    return WR_OK;
+done:
+    plat_free(sketch_buf);
+    gathered_free(&g);
+    return rc;
 }
 
 /*
@@ -314,11 +447,10 @@ static int roll_target(struct wr_store *st, const struct seed *s, int64_t tstart
 static bool coarse_window_sealed(const struct wr_store *st, const struct seed *s)
 {
     int64_t end_ms = s->cstart_ms + (int64_t)s->csize_s * 1000;
+    int ci = cfg_index(st, s->stream_id);
 
-    for (size_t i = 0; i < st->n_cfg; i++)
-        if (st->cfg_db_id[i] == s->stream_id)
-            return end_ms <= st->cfg_sealed_before_ms[i];
-    return true; /* a stream no longer configured appends nothing */
+    /* A stream no longer configured appends nothing. */
+    return ci < 0 || end_ms <= st->cfg_sealed_before_ms[ci];
 }
 
 static int roll_chunk(struct wr_store *st, struct seed *seeds, size_t n, sqlite3_int64 min_id,
@@ -442,7 +574,7 @@ static int drop_oldest(struct wr_store *st, sqlite3_int64 min_id, uint64_t k, ui
     sqlite3_stmt *stmt = st->stmt[STMT_OB_DROP_SCAN];
     sqlite3_int64 last = min_id;
     uint64_t rows = 0;
-    uint64_t key_bytes = 0;
+    uint64_t var_bytes = 0;
     bool joined = false;
     int src;
     int rc;
@@ -456,7 +588,7 @@ static int drop_oldest(struct wr_store *st, sqlite3_int64 min_id, uint64_t k, ui
     sqlite3_bind_int64(stmt, 2, k > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)k);
     while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
         last = sqlite3_column_int64(stmt, 0);
-        key_bytes += (uint64_t)sqlite3_column_int64(stmt, 1);
+        var_bytes += (uint64_t)sqlite3_column_int64(stmt, 1);
         rows++;
     }
     if (src != SQLITE_DONE)
@@ -471,7 +603,7 @@ static int drop_oldest(struct wr_store *st, sqlite3_int64 min_id, uint64_t k, ui
             rc = wr_store__fail(st, src, "dropping the oldest results");
         sqlite3_reset(stmt);
         delta.outbox_rows = -(int64_t)rows;
-        delta.outbox_bytes = -(int64_t)(rows * WR_STORE_OUTBOX_ROW_FIXED_BYTES + key_bytes);
+        delta.outbox_bytes = -(int64_t)(rows * WR_STORE_OUTBOX_ROW_FIXED_BYTES + var_bytes);
         delta.rows_written = rows;
     }
     rc = wr_store__unit_end(st, joined, &delta, rc);
@@ -496,16 +628,23 @@ static int compact(struct wr_store *st)
  * How many rows to remove for bytes to fall to target. Each row is charged
  * its share of the whole file, which over-charges it when the window
  * checkpoints take room too: the loop then takes another, smaller step
- * rather than removing more than needed.
+ * rather than removing more than needed. The share is never taken below the
+ * rows' counted size (wr_store__row_bytes: key, quantiles and sketch
+ * included), so rows with large sketches are not under-charged when the
+ * file has not caught up with them yet.
  */
 static uint64_t rows_to_free(const struct wr_store *st, uint64_t target)
 {
     uint64_t bytes = wr_store_bytes(st);
     uint64_t per_row;
+    uint64_t counted;
 
     if (bytes <= target)
         return 0;
     per_row = st->outbox_rows > 0 ? bytes / st->outbox_rows : bytes;
+    counted = st->outbox_rows > 0 ? st->outbox_bytes / st->outbox_rows : 0;
+    if (per_row < counted)
+        per_row = counted;
     if (per_row < WR_STORE_OUTBOX_ROW_FIXED_BYTES)
         per_row = WR_STORE_OUTBOX_ROW_FIXED_BYTES;
     return (bytes - target) / per_row + 1;

@@ -106,8 +106,20 @@ struct wr_store {
     uint32_t commits_since_sync;
     struct wr_store_stats stats;
 
+    /* Per config stream: its quantiles, which a rollup recomputes from the merged sketch. */
+    double (*cfg_q)[WR_RESULT_MAX_QUANTILES];
+    uint8_t *cfg_nq;
+
+    /* A result's blob being written, grown to the largest so far (results carry sketches). */
+    unsigned char *blob_buf;
+    size_t blob_cap;
+    /* Sketch bytes of the rows the last outbox read returned (wr_store_outbox_read). */
+    uint8_t *read_bytes;
+    size_t read_cap;
+
     bool corrupt; /* a statement reported corruption: recover before returning */
     struct plat_log_limiter err_limiter;
+    struct plat_log_limiter rollup_limiter;
 };
 
 /*
@@ -172,27 +184,47 @@ static inline int64_t wr_store__floor_div(int64_t a, int64_t b)
 #define WR_STORE__CLOCK_ROW_LOGICAL 10u        /* stream 2, clock 8 */
 #define WR_STORE__RESULT_ROW_LOGICAL_FIXED 18u /* stream 2, start 8, size 4, revision 4 */
 
-/* Outbox bytes counted for one row with a key of key_len bytes. */
-static inline uint64_t wr_store__row_bytes(size_t key_len)
+/*
+ * Outbox bytes counted for one row: the fixed allowance (which covers the
+ * 80-byte aggregate) plus the key and whatever the aggregate BLOB holds past
+ * its fixed part (quantile values, the sketch). The SQL that sums this for
+ * stored rows is WR_STORE__ROW_VAR_SQL.
+ */
+static inline uint64_t wr_store__row_bytes(size_t key_len, size_t blob_len)
 {
-    return WR_STORE_OUTBOX_ROW_FIXED_BYTES + (uint64_t)key_len;
+    size_t extra = blob_len > WR_STORE__AGG_BLOB_BYTES ? blob_len - WR_STORE__AGG_BLOB_BYTES : 0;
+
+    return WR_STORE_OUTBOX_ROW_FIXED_BYTES + (uint64_t)key_len + (uint64_t)extra;
 }
+
+/* A row's bytes past the fixed allowance, in SQL (keep in step with wr_store__row_bytes). */
+#define WR_STORE__ROW_VAR_SQL "(length(key) + max(length(agg), 80) - 80)"
 
 /*
  * The aggregate BLOB (see store.h): 80 fixed bytes, then optional sections,
  * each a tag byte: 'Q' (a count byte, then that many little-endian doubles:
  * a result's quantile values) and 'S' (a 4-byte little-endian length, then
- * the window's sketch in its binary form, agent/sketch.h). Blobs written
- * before quantiles existed are the 80 bytes alone.
+ * the sketch in its binary form, agent/sketch.h: a window row's sketch, and
+ * since results carry theirs, an outbox row's). Blobs written before
+ * quantiles existed are the 80 bytes alone.
  */
-#define WR_STORE__RESULT_BLOB_MAX (WR_STORE__AGG_BLOB_BYTES + 2 + 8 * WR_RESULT_MAX_QUANTILES)
 void wr_store__agg_encode(const struct wr_agg *agg, unsigned char out[WR_STORE__AGG_BLOB_BYTES]);
 /** Decode the fixed part; sections are checked and skipped. agg->sketch is set to NULL. */
 int wr_store__agg_decode(const void *blob, int len, struct wr_agg *agg);
-/** A result's blob: the aggregate and its quantile values. Returns the length. */
-size_t wr_store__result_blob(const struct wr_result *r,
-                             unsigned char out[WR_STORE__RESULT_BLOB_MAX]);
-/** Decode a result's blob into r->agg, r->quantiles and r->n_quantiles. */
+/** Length of a result's blob: the aggregate, its quantile values and its sketch. */
+size_t wr_store__result_blob_size(const struct wr_result *r);
+/** Write a result's blob into out (wr_store__result_blob_size bytes); returns the length. */
+size_t wr_store__result_blob_write(const struct wr_result *r, unsigned char *out);
+/**
+ * A result's blob in the store's write buffer (valid until the next call):
+ * WR_OK, or WR_E_NOMEM (the buffer could not grow).
+ */
+int wr_store__result_blob(struct wr_store *st, const struct wr_result *r,
+                          const unsigned char **blob, size_t *len);
+/**
+ * Decode a result's blob into r->agg, r->quantiles, r->n_quantiles, and
+ * r->sketch/sketch_len: a view into blob (not decoded), NULL/0 without one.
+ */
 int wr_store__result_blob_decode(const void *blob, int len, struct wr_result *r);
 /**
  * A window state's blob: the aggregate and, if agg->sketch, the sketch. *out

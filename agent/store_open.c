@@ -234,17 +234,18 @@ static int init_counters(struct wr_store *st)
         return rc;
     st->page_size = page_size > 0 ? (uint64_t)page_size : PAGE_SIZE_BYTES;
     /* Once per open; afterwards every change to the outbox keeps the counters. */
-    rc = prepare_once(st, "SELECT count(*), coalesce(sum(length(key)), 0) FROM outbox", &stmt,
-                      "counting the outbox");
+    rc =
+        prepare_once(st, "SELECT count(*), coalesce(sum(" WR_STORE__ROW_VAR_SQL "), 0) FROM outbox",
+                     &stmt, "counting the outbox");
     if (rc == WR_OK) {
         int src = sqlite3_step(stmt);
 
         if (src == SQLITE_ROW) {
             uint64_t rows = (uint64_t)sqlite3_column_int64(stmt, 0);
-            uint64_t key_bytes = (uint64_t)sqlite3_column_int64(stmt, 1);
+            uint64_t var_bytes = (uint64_t)sqlite3_column_int64(stmt, 1);
 
             st->outbox_rows = rows;
-            st->outbox_bytes = rows * WR_STORE_OUTBOX_ROW_FIXED_BYTES + key_bytes;
+            st->outbox_bytes = rows * WR_STORE_OUTBOX_ROW_FIXED_BYTES + var_bytes;
         } else {
             rc = wr_store__fail(st, src, "counting the outbox");
         }
@@ -467,6 +468,14 @@ int wr_store__usable(struct wr_store *st)
 
 /* ---- open and close ------------------------------------------------------------------------ */
 
+/* The quantiles of config stream i, checked by check_options. */
+static size_t stream_n_quantiles(const struct wr_store_options *opts, size_t i)
+{
+    if (opts->stream_quantiles == NULL || opts->stream_n_quantiles == NULL)
+        return 0;
+    return opts->stream_n_quantiles[i];
+}
+
 static int check_options(const struct wr_store_options *opts)
 {
     if (opts->dir == NULL || opts->dir[0] == '\0' || opts->stream_names == NULL ||
@@ -481,6 +490,12 @@ static int check_options(const struct wr_store_options *opts)
             return WR_E_INVAL;
         for (size_t j = 0; j < i; j++)
             if (strcmp(opts->stream_names[j], name) == 0)
+                return WR_E_INVAL;
+        if (stream_n_quantiles(opts, i) > WR_RESULT_MAX_QUANTILES ||
+            (stream_n_quantiles(opts, i) > 0 && opts->stream_quantiles[i] == NULL))
+            return WR_E_INVAL;
+        for (size_t k = 0; k < stream_n_quantiles(opts, i); k++)
+            if (!(opts->stream_quantiles[i][k] >= 0.0 && opts->stream_quantiles[i][k] <= 1.0))
                 return WR_E_INVAL;
     }
     return WR_OK;
@@ -534,6 +549,19 @@ int wr_store_open(struct wr_store_options *opts, struct wr_store **out)
     for (size_t i = 0; i < opts->n_streams; i++)
         snprintf(st->cfg_names[i], sizeof(st->cfg_names[i]), "%s", opts->stream_names[i]);
     st->n_cfg = opts->n_streams;
+    st->cfg_q = plat_calloc(opts->n_streams, sizeof(*st->cfg_q));
+    st->cfg_nq = plat_calloc(opts->n_streams, sizeof(*st->cfg_nq));
+    if (st->cfg_q == NULL || st->cfg_nq == NULL) {
+        rc = WR_E_NOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < opts->n_streams; i++) {
+        size_t nq = stream_n_quantiles(opts, i);
+
+        if (nq > 0)
+            memcpy(st->cfg_q[i], opts->stream_quantiles[i], nq * sizeof(double));
+        st->cfg_nq[i] = (uint8_t)nq;
+    }
     st->max_bytes = opts->max_bytes;
     st->on_full = opts->on_full;
     st->rollup_factor =
@@ -566,5 +594,9 @@ void wr_store_close(struct wr_store *st)
     /* Closing the last connection checkpoints the WAL into the database and deletes it. */
     disconnect(st);
     plat_free(st->cfg_names);
+    plat_free(st->cfg_q);
+    plat_free(st->cfg_nq);
+    plat_free(st->blob_buf);
+    plat_free(st->read_bytes);
     plat_free(st);
 }

@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "plat_mem.h"
 #include "store_internal.h"
 #include "wr_error.h"
 
@@ -55,7 +56,7 @@ static int append_rows(struct wr_store *st, const struct wr_result *results,
     for (size_t i = 0; i < n; i++) {
         const struct wr_result *r = nth(results, ptrs, i);
 
-        if (r == NULL || r->stream >= st->n_cfg || memchr(r->key, '\0', sizeof(r->key)) == NULL)
+        if (r == NULL || !wr_store_outbox_accepts(st, r))
             return WR_E_INVAL;
     }
     if (n == 0)
@@ -72,11 +73,14 @@ static int append_rows(struct wr_store *st, const struct wr_result *results,
     stmt = st->stmt[STMT_OB_INSERT];
     for (size_t i = 0; i < n && rc == WR_OK; i++) {
         const struct wr_result *r = nth(results, ptrs, i);
-        unsigned char blob[WR_STORE__RESULT_BLOB_MAX];
+        const unsigned char *blob = NULL;
         size_t key_len = strlen(r->key);
-        size_t blob_len = wr_store__result_blob(r, blob);
+        size_t blob_len = 0;
         int src;
 
+        rc = wr_store__result_blob(st, r, &blob, &blob_len);
+        if (rc != WR_OK)
+            break;
         sqlite3_bind_int64(stmt, 1, st->cfg_db_id[r->stream]);
         sqlite3_bind_blob(stmt, 2, r->key, (int)key_len, SQLITE_STATIC);
         sqlite3_bind_int64(stmt, 3, r->start_ms);
@@ -88,7 +92,7 @@ static int append_rows(struct wr_store *st, const struct wr_result *results,
             if (ids != NULL)
                 ids[i] = (uint64_t)sqlite3_last_insert_rowid(st->db);
             delta.outbox_rows++;
-            delta.outbox_bytes += (int64_t)wr_store__row_bytes(key_len);
+            delta.outbox_bytes += (int64_t)wr_store__row_bytes(key_len, blob_len);
             delta.rows_written++;
             delta.outbox_appended++;
             /* The result row, and the window row it marks closed. */
@@ -110,7 +114,8 @@ static int append_rows(struct wr_store *st, const struct wr_result *results,
 bool wr_store_outbox_accepts(const struct wr_store *st, const struct wr_result *r)
 {
     return st != NULL && r != NULL && r->stream < st->n_cfg &&
-           memchr(r->key, '\0', sizeof(r->key)) != NULL;
+           memchr(r->key, '\0', sizeof(r->key)) != NULL &&
+           (r->sketch_len == 0 || (r->sketch != NULL && r->sketch_len <= wr_result_sketch_max()));
 }
 
 int wr_store_outbox_append(struct wr_store *st, const struct wr_result *results, size_t n)
@@ -128,10 +133,52 @@ int wr_store_outbox_append_ids(struct wr_store *st, const struct wr_result *cons
     return append_rows(st, NULL, results, n, ids);
 }
 
+/*
+ * Keep a row's sketch past the next step: append it to the read buffer. The
+ * buffer may move while rows are read, so views are set at the end
+ * (point_sketches), from the rows' order: their bytes lie back to back.
+ */
+static int keep_sketch(struct wr_store *st, size_t *used, struct wr_result *r)
+{
+    size_t need = *used + r->sketch_len;
+
+    if (r->sketch_len == 0)
+        return WR_OK;
+    if (need > st->read_cap) {
+        size_t cap = st->read_cap < 4096 ? 4096 : st->read_cap;
+        uint8_t *grown;
+
+        while (cap < need)
+            cap *= 2;
+        grown = plat_realloc(st->read_bytes, cap);
+        if (grown == NULL)
+            return WR_E_NOMEM;
+        st->read_bytes = grown;
+        st->read_cap = cap;
+    }
+    memcpy(st->read_bytes + *used, r->sketch, r->sketch_len);
+    *used = need;
+    r->sketch = NULL;
+    return WR_OK;
+}
+
+static void point_sketches(struct wr_store *st, struct wr_outbox_row *rows, size_t n)
+{
+    size_t at = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].result.sketch_len == 0)
+            continue;
+        rows[i].result.sketch = st->read_bytes + at;
+        at += rows[i].result.sketch_len;
+    }
+}
+
 int wr_store_outbox_read(struct wr_store *st, uint64_t after_id, struct wr_outbox_row *rows,
                          size_t max, size_t *n)
 {
     sqlite3_stmt *stmt;
+    size_t sketch_used = 0;
     size_t got = 0;
     int src = SQLITE_DONE;
     int rc = WR_OK;
@@ -171,6 +218,9 @@ int wr_store_outbox_read(struct wr_store *st, uint64_t after_id, struct wr_outbo
         row->result.start_ms = sqlite3_column_int64(stmt, 3);
         row->result.size_s = (uint32_t)sqlite3_column_int64(stmt, 4);
         row->result.revision = (uint32_t)sqlite3_column_int64(stmt, 5);
+        rc = keep_sketch(st, &sketch_used, &row->result);
+        if (rc != WR_OK)
+            break;
         if (s != NULL) {
             memcpy(row->stream_name, s->name, sizeof(row->stream_name));
             row->result.stream = s->index >= 0 ? (uint16_t)s->index : WR_STORE_STREAM_UNKNOWN;
@@ -179,9 +229,11 @@ int wr_store_outbox_read(struct wr_store *st, uint64_t after_id, struct wr_outbo
         }
         got++;
     }
-    if (got < max && src != SQLITE_DONE)
+    if (rc == WR_OK && got < max && src != SQLITE_DONE)
         rc = wr_store__fail(st, src, "reading the outbox");
     sqlite3_reset(stmt);
+    if (rc == WR_OK)
+        point_sketches(st, rows, got);
     *n = rc == WR_OK ? got : 0;
     return wr_store__finish(st, rc);
 }
@@ -212,18 +264,19 @@ int wr_store_outbox_delete(struct wr_store *st, const uint64_t *ids, size_t n)
 
         if (ids[i] > (uint64_t)INT64_MAX)
             continue;
-        /* Read the key length first to keep the byte counter exact (RETURNING needs 3.35). */
+        /* Read the row's size first to keep the byte counter exact (RETURNING needs 3.35). */
         sqlite3_bind_int64(len_stmt, 1, (sqlite3_int64)ids[i]);
         src = sqlite3_step(len_stmt);
         if (src == SQLITE_ROW) {
-            int64_t key_len = sqlite3_column_int64(len_stmt, 0);
+            int64_t var_len = sqlite3_column_int64(len_stmt, 0);
 
             sqlite3_reset(len_stmt);
             sqlite3_bind_int64(del, 1, (sqlite3_int64)ids[i]);
             src = sqlite3_step(del);
             if (src == SQLITE_DONE) {
                 delta.outbox_rows--;
-                delta.outbox_bytes -= (int64_t)wr_store__row_bytes((size_t)key_len);
+                delta.outbox_bytes -=
+                    (int64_t)(WR_STORE_OUTBOX_ROW_FIXED_BYTES + (uint64_t)var_len);
                 delta.rows_written++;
             } else {
                 rc = wr_store__fail(st, src, "deleting acknowledged results");

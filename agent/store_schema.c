@@ -123,7 +123,7 @@ const char *const wr_store__stmt_sql[STMT_COUNT_] = {
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [STMT_OB_READ] = "SELECT id, stream_id, key, start_ms, size_s, revision, agg FROM outbox"
                      " WHERE id > ?1 ORDER BY id",
-    [STMT_OB_KEY_LEN] = "SELECT length(key) FROM outbox WHERE id = ?1",
+    [STMT_OB_KEY_LEN] = "SELECT " WR_STORE__ROW_VAR_SQL " FROM outbox WHERE id = ?1",
     [STMT_OB_DELETE] = "DELETE FROM outbox WHERE id = ?1",
     [STMT_OB_SEED] = "SELECT id, stream_id, key, start_ms, size_s FROM outbox"
                      " WHERE id > ?1 ORDER BY id LIMIT ?2",
@@ -138,7 +138,8 @@ const char *const wr_store__stmt_sql[STMT_COUNT_] = {
     [STMT_OB_AT_START] = "SELECT size_s FROM outbox"
                          " WHERE stream_id = ?1 AND key = ?2 AND start_ms = ?3 AND id > ?4",
     [STMT_OB_MIN_SIZE] = "SELECT min(size_s) FROM outbox WHERE id > ?1",
-    [STMT_OB_DROP_SCAN] = "SELECT id, length(key) FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [STMT_OB_DROP_SCAN] =
+        "SELECT id, " WR_STORE__ROW_VAR_SQL " FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
     [STMT_OB_DELETE_RANGE] = "DELETE FROM outbox WHERE id > ?1 AND id <= ?2",
 };
 

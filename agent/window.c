@@ -143,6 +143,14 @@ struct wr_window {
     uint32_t slot_free;
     struct wr_window__tab win_tab;
     uint32_t *scratch; /* slot_cap entries: emission order, clock-jump moves */
+    /*
+     * The sketch of the result being emitted, in its binary form: results
+     * carry sketches as bytes (result.h), valid for the emit call. Grown to
+     * the largest sketch emitted so far, at most the stream's serialized bound.
+     */
+    uint8_t *emit_buf;
+    size_t emit_cap;
+    struct plat_log_limiter emit_limiter;
 };
 
 /* ---- arithmetic ---------------------------------------------------------------------------- */
@@ -729,6 +737,7 @@ void wr_window_destroy(struct wr_window *w)
     if (w == NULL)
         return;
     plat_free(w->scratch);
+    plat_free(w->emit_buf);
     /* Sketches stay with their slots, used or free. */
     for (uint32_t i = 0; w->slots != NULL && i < w->slot_hw; i++)
         wr_sketch_destroy(w->slots[i].agg.sketch);
@@ -902,6 +911,59 @@ static void sort_slots(const struct wr_window *w, uint32_t *a, size_t n)
     }
 }
 
+/* The slot's sketch in the emit buffer; false (result without a sketch) without memory. */
+static bool serialize_sketch(struct wr_window *w, const struct wr_sketch *sk, size_t *len)
+{
+    size_t n = wr_sketch_serialized_size(sk);
+
+    if (n > w->emit_cap) {
+        uint8_t *grown = plat_realloc(w->emit_buf, n);
+
+        if (grown == NULL)
+            return false;
+        w->emit_buf = grown;
+        w->emit_cap = n;
+    }
+    return wr_sketch_serialize(sk, w->emit_buf, w->emit_cap, len) == WR_OK;
+}
+
+/*
+ * The result of a slot as it stands: aggregate, quantiles from its sketch,
+ * and the sketch itself, serialized into the emit buffer (valid until the
+ * next result is built).
+ */
+static void build_result(struct wr_window *w, const struct slot *sl, struct wr_result *r)
+{
+    const struct stream *s = &w->streams[sl->stream];
+    size_t len = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->start_ms = sl->start_ms;
+    r->size_s = s->size_s;
+    r->revision = sl->revision;
+    r->stream = sl->stream;
+    memcpy(r->key, w->keys[sl->key_id].key, sizeof(r->key));
+    r->agg = sl->agg;
+    r->agg.sketch = NULL;
+    if (sl->agg.sketch == NULL)
+        return;
+    for (uint8_t i = 0; i < s->n_quantiles; i++) {
+        if (wr_agg_quantile(&sl->agg, s->quantiles[i], &r->quantiles[i]) != WR_OK)
+            break;
+        r->n_quantiles = (uint8_t)(i + 1);
+    }
+    if (wr_sketch_count(sl->agg.sketch) == 0)
+        return;
+    if (serialize_sketch(w, sl->agg.sketch, &len)) {
+        r->sketch = w->emit_buf;
+        r->sketch_len = (uint32_t)len;
+    } else {
+        /* The values still travel; only a rollup of this result loses its quantiles. */
+        plat_log_limited(&w->emit_limiter, 10000, PLAT_LOG_WARN, MOD,
+                         "no memory to serialize a window's sketch: its result goes without it");
+    }
+}
+
 static void emit_slot(struct wr_window *w, uint32_t id, wr_window_emit_fn emit, void *ctx)
 {
     struct slot *sl = &w->slots[id];
@@ -914,18 +976,7 @@ static void emit_slot(struct wr_window *w, uint32_t id, wr_window_emit_fn emit, 
         sl->revision = (sl->flags & SLOT_EMITTED) ? sl->revision + 1 : 0;
         slot_clear_pending(w, sl);
     }
-    memset(&r, 0, sizeof(r));
-    r.start_ms = sl->start_ms;
-    r.size_s = s->size_s;
-    r.revision = sl->revision;
-    r.stream = sl->stream;
-    memcpy(r.key, w->keys[sl->key_id].key, sizeof(r.key));
-    r.agg = sl->agg;
-    for (uint8_t i = 0; i < s->n_quantiles && sl->agg.sketch != NULL; i++) {
-        if (wr_agg_quantile(&sl->agg, s->quantiles[i], &r.quantiles[i]) != WR_OK)
-            break;
-        r.n_quantiles = (uint8_t)(i + 1);
-    }
+    build_result(w, sl, &r);
     emit(ctx, &r);
 
     sl->flags |= SLOT_EMITTED | SLOT_DIRTY;
@@ -1045,14 +1096,8 @@ int wr_window_cut_stream(struct wr_window *w, uint16_t stream, wr_window_emit_fn
         struct slot *sl = &w->slots[id];
         struct wr_result r;
 
-        memset(&r, 0, sizeof(r));
         sl->revision = 0;
-        r.start_ms = sl->start_ms;
-        r.size_s = s->size_s;
-        r.revision = 0;
-        r.stream = sl->stream;
-        memcpy(r.key, w->keys[sl->key_id].key, sizeof(r.key));
-        r.agg = sl->agg;
+        build_result(w, sl, &r);
         emit(ctx, &r);
         list_remove(w, &s->open, id);
         sl->flags |= SLOT_EMITTED | SLOT_DIRTY | SLOT_CLOSED;

@@ -40,6 +40,17 @@ static void set_agg(struct wr_result *r, uint64_t count, double sum, double min,
     r->agg.mean = mean;
 }
 
+/* Where needle occurs in the len bytes at buf, NULL if nowhere (CBOR holds NULs: not strstr). */
+static const char *find(const char *buf, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(buf + i, needle, n) == 0)
+            return buf + i;
+    return NULL;
+}
+
 static void assert_bytes(const char *got, size_t got_len, const char *want, size_t want_len)
 {
     if (got_len != want_len || memcmp(got, want, want_len) != 0) {
@@ -138,13 +149,31 @@ static void test_cbor_every_field_and_number_form(void **state)
     assert_bytes(buf, len, want, sizeof(want) - 1);
 }
 
-static struct wr_sketch *one_value_sketch(double v)
+/*
+ * A result carries its sketch as bytes (result.h): serialize one of these
+ * values (a = 0.01, 512 buckets) into buf and point r at it, with the
+ * quantile values the window engine would have computed.
+ */
+static void set_sketch(struct wr_result *r, const double *values, size_t n, uint8_t *buf,
+                       size_t cap)
 {
     struct wr_sketch *sk = NULL;
+    size_t len = 0;
 
     assert_int_equal(wr_sketch_create(0.01, 512, &sk), WR_OK);
-    assert_int_equal(wr_sketch_add(sk, v), WR_OK);
-    return sk;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(wr_sketch_add(sk, values[i]), WR_OK);
+    assert_int_equal(wr_sketch_serialize(sk, buf, cap, &len), WR_OK);
+    r->sketch = buf;
+    r->sketch_len = (uint32_t)len;
+    wr_sketch_destroy(sk);
+}
+
+static void set_quantiles(struct wr_result *r, double q0, double q1)
+{
+    r->n_quantiles = 2;
+    r->quantiles[0] = q0;
+    r->quantiles[1] = q1;
 }
 
 /* Quantiles (a map keyed by q's shortest text) and the sketch (a byte string). */
@@ -168,16 +197,19 @@ static void test_cbor_quantiles_and_sketch(void **state)
     char buf[512];
     size_t len = 0;
 
+    static const double one[] = {2.5};
+    uint8_t sk[64];
+
     (void)state;
     set_agg(&r, 1, 2.5, 2.5, 2.5, 2.5);
-    r.agg.sketch = one_value_sketch(2.5);
+    set_sketch(&r, one, 1, sk, sizeof(sk));
+    set_quantiles(&r, 2.5, 2.5);
     assert_int_equal(wr_encoder_begin_as(&enc, WR_ENCODING_CBOR, buf, sizeof(buf), "gw-1", 0, 0),
                      WR_OK);
     assert_int_equal(wr_encoder_add_stream(&enc, &st, &r), WR_OK);
     assert_int_equal(wr_encoder_finish(&enc, &len), WR_OK);
     assert_int_equal(len, 172);
     assert_bytes(buf, len, want, sizeof(want) - 1);
-    wr_sketch_destroy(r.agg.sketch);
 }
 
 /* The same result in JSON: quantiles as an object, the sketch as base64. */
@@ -196,17 +228,96 @@ static void test_json_quantiles_and_sketch(void **state)
     char buf[512];
     size_t len = 0;
 
+    static const double one[] = {2.5};
+    uint8_t sk[64];
+
     (void)state;
     set_agg(&r, 1, 2.5, 2.5, 2.5, 2.5);
-    r.agg.sketch = one_value_sketch(2.5);
+    set_sketch(&r, one, 1, sk, sizeof(sk));
+    set_quantiles(&r, 2.5, 2.5);
     assert_int_equal(wr_encoder_begin(&enc, buf, sizeof(buf), "gw-1", 0, 0), WR_OK);
     assert_int_equal(wr_encoder_add_stream(&enc, &st, &r), WR_OK);
     assert_int_equal(wr_encoder_finish(&enc, &len), WR_OK);
     assert_string_equal(buf, want);
-    wr_sketch_destroy(r.agg.sketch);
 }
 
-/* Without a sketch on the result, neither member is written, in either encoding. */
+/*
+ * A sketch of several buckets in both stores and a zero count (values 1,
+ * 1.05, 1.1, 1.2, -2, 0): 28 bytes, so CBOR's byte string takes a one-byte
+ * length (58 1c). The bytes, worked out from the format in
+ * docs/upstream-schema.md by a separate script: version 01, accuracy
+ * 7b14ae47e17a843f, max_buckets 80 04, zero 01, positive store n 0b lo 00
+ * counts 01 00 00 01 00 01 00 00 00 00 01, negative store n 01 lo 46 (35
+ * ZigZag) count 01. The message ends with the sketch member and the closing
+ * breaks of results and groups.
+ */
+static void test_cbor_sketch_field_exact(void **state)
+{
+    static const char tail[] = "\x66\x73\x6b\x65\x74\x63\x68\x58\x1c"
+                               "\x01\x7b\x14\xae\x47\xe1\x7a\x84\x3f\x80\x04\x01\x0b\x00\x01"
+                               "\x00\x00\x01\x00\x01\x00\x00\x00\x00\x01\x01\x46\x01\xff\xff";
+    static const char json_tail[] = ",\"sketch\":\"AXsUrkfheoQ/gAQBCwABAAABAAEAAAAAAQFGAQ==\"}]}]}";
+    static const double values[] = {1.0, 1.05, 1.1, 1.2, -2.0, 0.0};
+    struct wr_encode_stream st = {"q", WR_AGG_COUNT, NULL, 0, true};
+    struct wr_encoder enc;
+    struct wr_result r = make_result(0, 10, 0, 0, "a");
+    uint8_t sk[64];
+    char buf[512];
+    size_t len = 0;
+
+    (void)state;
+    set_agg(&r, 6, 0.35, -2.0, 1.2, 0.35 / 6);
+    set_sketch(&r, values, 6, sk, sizeof(sk));
+    assert_int_equal(r.sketch_len, 28);
+    assert_int_equal(wr_encoder_begin_as(&enc, WR_ENCODING_CBOR, buf, sizeof(buf), "gw-1", 0, 0),
+                     WR_OK);
+    assert_int_equal(wr_encoder_add_stream(&enc, &st, &r), WR_OK);
+    assert_int_equal(wr_encoder_finish(&enc, &len), WR_OK);
+    assert_true(len > sizeof(tail) - 1);
+    assert_bytes(buf + len - (sizeof(tail) - 1), sizeof(tail) - 1, tail, sizeof(tail) - 1);
+    /* No quantiles configured: the sketch alone (sketch.upstream without quantiles). */
+    assert_null(find(buf, len, "quantiles"));
+
+    assert_int_equal(wr_encoder_begin(&enc, buf, sizeof(buf), "gw-1", 0, 0), WR_OK);
+    assert_int_equal(wr_encoder_add_stream(&enc, &st, &r), WR_OK);
+    assert_int_equal(wr_encoder_finish(&enc, &len), WR_OK);
+    assert_true(len > strlen(json_tail));
+    assert_string_equal(buf + len - strlen(json_tail), json_tail);
+}
+
+/* The stream decides: quantiles without the sketch when sketch.upstream is off. */
+static void test_quantiles_without_sketch_member(void **state)
+{
+    static const double qs[] = {0.5, 0.99};
+    static const double one[] = {2.5};
+    struct wr_encode_stream st = {"q", WR_AGG_COUNT, qs, 2, false};
+    struct wr_encoder enc;
+    struct wr_result r = make_result(0, 10, 0, 0, "a");
+    uint8_t sk[64];
+    char buf[512];
+    size_t len = 0;
+
+    (void)state;
+    set_agg(&r, 1, 2.5, 2.5, 2.5, 2.5);
+    set_sketch(&r, one, 1, sk, sizeof(sk));
+    set_quantiles(&r, 2.5, 2.5);
+    for (int cbor = 0; cbor < 2; cbor++) {
+        assert_int_equal(wr_encoder_begin_as(&enc, cbor ? WR_ENCODING_CBOR : WR_ENCODING_JSON, buf,
+                                             sizeof(buf), "gw-1", 0, 0),
+                         WR_OK);
+        assert_int_equal(wr_encoder_add_stream(&enc, &st, &r), WR_OK);
+        assert_int_equal(wr_encoder_finish(&enc, &len), WR_OK);
+        assert_non_null(find(buf, len, "quantiles"));
+        assert_null(find(buf, len, "sketch"));
+    }
+}
+
+/*
+ * Without quantile values and a sketch on the result (a rollup whose windows
+ * did not all have one), neither member is written, in either encoding;
+ * values for another number of quantiles (another config) are not written
+ * either.
+ */
 static void test_quantiles_omitted_without_sketch(void **state)
 {
     static const double qs[] = {0.5};
@@ -223,6 +334,13 @@ static void test_quantiles_omitted_without_sketch(void **state)
     assert_int_equal(wr_encoder_finish(&enc, &len), WR_OK);
     assert_null(strstr(buf, "quantiles"));
     assert_null(strstr(buf, "sketch"));
+    r.n_quantiles = 2;
+    assert_int_equal(wr_encoder_begin_as(&enc, WR_ENCODING_CBOR, buf, sizeof(buf), "gw-1", 0, 0),
+                     WR_OK);
+    assert_int_equal(wr_encoder_add_stream(&enc, &st, &r), WR_OK);
+    assert_int_equal(wr_encoder_finish(&enc, &len), WR_OK);
+    assert_null(find(buf, len, "quantiles"));
+    assert_null(find(buf, len, "sketch"));
 }
 
 /* A result that does not fit leaves the message as it was, and it still finishes well-formed. */
@@ -306,6 +424,8 @@ int main(void)
         cmocka_unit_test(test_cbor_every_field_and_number_form),
         cmocka_unit_test(test_cbor_quantiles_and_sketch),
         cmocka_unit_test(test_json_quantiles_and_sketch),
+        cmocka_unit_test(test_cbor_sketch_field_exact),
+        cmocka_unit_test(test_quantiles_without_sketch_member),
         cmocka_unit_test(test_quantiles_omitted_without_sketch),
         cmocka_unit_test(test_cbor_toobig_leaves_state_unchanged),
         cmocka_unit_test(test_encoder_rejects_unknown_encoding),

@@ -666,6 +666,106 @@ static void test_outbox_visit_memory(void **state)
     wr_outbox_release(fx->ob, flying);
 }
 
+/* Sketch bytes of result i: i * 300 + 7 bytes (0 for i == 1: a result without one). */
+static uint8_t sketch_src[4096];
+
+static void give_sketch(struct wr_result *r, unsigned i)
+{
+    size_t len = i == 1 ? 0 : i * 300u + 7u;
+
+    assert_true(len <= sizeof(sketch_src));
+    memset(sketch_src, (int)(0x40 + i), len);
+    r->sketch = len > 0 ? sketch_src : NULL;
+    r->sketch_len = (uint32_t)len;
+}
+
+static void assert_sketch_is(const struct wr_result *r, unsigned i)
+{
+    size_t len = i == 1 ? 0 : i * 300u + 7u;
+
+    assert_int_equal(r->sketch_len, len);
+    if (len == 0) {
+        assert_null(r->sketch);
+        return;
+    }
+    assert_non_null(r->sketch);
+    for (size_t k = 0; k < len; k++)
+        if (r->sketch[k] != (uint8_t)(0x40 + i))
+            fail_msg("result %u: sketch byte %zu is %02x", i, k, r->sketch[k]);
+}
+
+/*
+ * Results keep their sketches (copied at append: the caller's bytes are
+ * reused at once), in memory sized to each one, through a spill to the
+ * store and back, and in a crash snapshot's walk; the memory figures count
+ * them. Acknowledged, they are freed (a leak fails under ASan).
+ */
+static void test_outbox_results_keep_their_sketch(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result out[8];
+    struct wr_outbox_batch *b = NULL;
+    struct visit_sink vs;
+    struct wr_outbox_stats os;
+    uint64_t stored_bytes = 0;
+
+    fx->st = open_store(fx->dir);
+    create_outbox(fx, fx->st, 4);
+    for (unsigned i = 0; i < 6; i++) {
+        struct wr_result r = make_result(i);
+
+        give_sketch(&r, i);
+        assert_int_equal(wr_outbox_append(fx->ob, &r, 1), WR_OK);
+    }
+    memset(sketch_src, 0, sizeof(sketch_src));
+    /* The fifth found the ring full: 0..3 went to the store, 4 and 5 are in memory. */
+    assert_int_equal(stored_rows(fx->st), 4);
+    os = ob_stats(fx->ob);
+    assert_int_equal(os.memory_rows, 2);
+    wr_store_outbox_stats(fx->st, NULL, &stored_bytes);
+    assert_int_equal(os.bytes,
+                     stored_bytes + 2 * sizeof(struct wr_result) + (4 * 300 + 7) + (5 * 300 + 7));
+
+    memset(&vs, 0, sizeof(vs));
+    assert_int_equal(wr_outbox_visit_memory(fx->ob, visit_result, &vs), WR_OK);
+    assert_int_equal(vs.n, 2);
+    assert_int_equal(vs.r[0].sketch_len, 4 * 300 + 7);
+
+    /* Stored ones come back through the peek's own copy, more than its first size. */
+    assert_int_equal(take(fx->ob, out, 8, &b), 6);
+    for (unsigned i = 0; i < 6; i++) {
+        assert_result_is(&out[i], i);
+        assert_sketch_is(&out[i], i);
+    }
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, b), WR_OK);
+    assert_int_equal(rows_of(fx->ob), 0);
+    assert_int_equal(ob_stats(fx->ob).bytes, 0);
+}
+
+/* Out of memory for a sketch's copy: the result is kept without it, never lost. */
+static void test_outbox_sketch_copy_alloc_failure(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_result r = make_result(2);
+    struct wr_result out[2];
+    struct wr_outbox_batch *b = NULL;
+
+    wr_test_alloc_install();
+    create_outbox(fx, NULL, 4);
+    give_sketch(&r, 2);
+    wr_test_alloc_fail_at(1);
+    assert_int_equal(wr_outbox_append(fx->ob, &r, 1), WR_OK);
+    wr_test_alloc_fail_at(0);
+    assert_int_equal(take(fx->ob, out, 2, &b), 1);
+    assert_result_is(&out[0], 2);
+    assert_int_equal(out[0].sketch_len, 0);
+    assert_null(out[0].sketch);
+    assert_int_equal(wr_outbox_acknowledge(fx->ob, b), WR_OK);
+    wr_outbox_destroy(fx->ob);
+    fx->ob = NULL;
+    wr_test_alloc_uninstall();
+}
+
 static void test_outbox_memory_full_drops_oldest(void **state)
 {
     struct fixture *fx = *state;
@@ -922,6 +1022,8 @@ int main(void)
         T(test_outbox_store_read_pages),
         T(test_outbox_release_offers_again_oldest_first),
         T(test_outbox_ring_full_spills_to_store),
+        T(test_outbox_results_keep_their_sketch),
+        T(test_outbox_sketch_copy_alloc_failure),
         T(test_outbox_budget_spares_results_handed_out),
         T(test_outbox_memory_only_fifo),
         T(test_outbox_visit_memory),

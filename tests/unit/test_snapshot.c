@@ -28,6 +28,8 @@ struct fixture {
     size_t n_results;
     uint64_t sketch_count; /* of the last window visited with a sketch */
     double sketch_q90;
+    uint8_t result_sketch[8192]; /* of the last result visited with one (borrowed for the call) */
+    uint32_t result_sketch_len;
 };
 
 static int fixture_setup(void **state)
@@ -153,7 +155,14 @@ static int on_result(void *ctx, const struct wr_result *r)
 {
     struct fixture *f = ctx;
 
-    f->results[f->n_results++] = *r;
+    if (r->sketch_len > 0) {
+        assert_non_null(r->sketch);
+        assert_true(r->sketch_len <= sizeof(f->result_sketch));
+        memcpy(f->result_sketch, r->sketch, r->sketch_len);
+        f->result_sketch_len = r->sketch_len;
+    }
+    f->results[f->n_results] = *r;
+    f->results[f->n_results++].sketch = NULL; /* borrowed for the call */
     return WR_OK;
 }
 
@@ -218,7 +227,10 @@ static void test_snapshot_roundtrip(void **state)
     wr_snapshot_free(s);
 }
 
-/* Sketches travel serialized (a pointer means nothing after a crash); quantiles with results. */
+/*
+ * Sketches travel serialized (a pointer means nothing after a crash): a
+ * window's, and a result's bytes with its quantile values.
+ */
 static void test_snapshot_keeps_sketches_and_quantiles(void **state)
 {
     struct fixture *f = *state;
@@ -231,13 +243,17 @@ static void test_snapshot_keeps_sketches_and_quantiles(void **state)
     struct wr_snapshot *s;
     double want = 0;
     double got = 0;
+    uint8_t bytes[8192];
+    size_t len = 0;
     uint64_t n;
 
     assert_int_equal(wr_sketch_create(0.01, 512, &sk), WR_OK);
     for (int i = 1; i <= 1000; i++)
         assert_int_equal(wr_sketch_add(sk, i * 0.5), WR_OK);
     st.agg.sketch = sk;
-    r.agg.sketch = sk; /* borrowed by a result: never written */
+    assert_int_equal(wr_sketch_serialize(sk, bytes, sizeof(bytes), &len), WR_OK);
+    r.sketch = bytes;
+    r.sketch_len = (uint32_t)len;
     r.n_quantiles = 2;
     r.quantiles[0] = 12.5;
     r.quantiles[1] = -3.25;
@@ -255,6 +271,8 @@ static void test_snapshot_keeps_sketches_and_quantiles(void **state)
     assert_int_equal(f->results[0].n_quantiles, 2);
     assert_true(f->results[0].quantiles[0] == 12.5 && f->results[0].quantiles[1] == -3.25);
     assert_null(f->results[0].agg.sketch);
+    assert_int_equal(f->result_sketch_len, len);
+    assert_memory_equal(f->result_sketch, bytes, len);
     assert_int_equal(f->windows[0].agg.count, st.agg.count);
     n = f->sketch_count;
     assert_int_equal(n, 1000);

@@ -1267,6 +1267,413 @@ static void test_store_rollup_joins_existing_coarser_rows(void **state)
     wr_store_close(st);
 }
 
+/* ---- sketches in outbox rows ---------------------------------------------------------------- */
+
+static const double store_qs[] = {0.0, 0.5, 0.9, 0.99, 1.0};
+#define N_STORE_QS 5
+
+/* Stream 0 ("temp") has quantiles store_qs, stream 1 none. */
+static struct wr_store *open_q(const char *dir, uint64_t max_bytes)
+{
+    const double *qs[2] = {store_qs, NULL};
+    const size_t nq[2] = {N_STORE_QS, 0};
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+
+    opts_init(&o, dir, names_ab, 2);
+    o.max_bytes = max_bytes;
+    o.stream_quantiles = qs;
+    o.stream_n_quantiles = nq;
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    return st;
+}
+
+/*
+ * Sketch bytes of the results under test: results carry a view (result.h),
+ * so the bytes live here for the test.
+ */
+static uint8_t sk_pool[256 * 1024];
+static size_t sk_pool_used;
+
+/* A result of the given values, as the window engine emits it: quantiles and sketch bytes. */
+static struct wr_result sketch_result(uint16_t stream, const char *key, int64_t start_ms,
+                                      uint32_t size_s, uint32_t revision, const double *values,
+                                      size_t n, struct wr_sketch *all)
+{
+    struct wr_result r;
+    struct wr_sketch *sk = NULL;
+    size_t len = 0;
+
+    memset(&r, 0, sizeof(r));
+    r.stream = stream;
+    snprintf(r.key, sizeof(r.key), "%s", key);
+    r.start_ms = start_ms;
+    r.size_s = size_s;
+    r.revision = revision;
+    wr_agg_init(&r.agg);
+    assert_int_equal(wr_sketch_create(0.01, 512, &sk), WR_OK);
+    for (size_t i = 0; i < n; i++) {
+        wr_agg_add(&r.agg, values[i], start_ms + (int64_t)i);
+        assert_int_equal(wr_sketch_add(sk, values[i]), WR_OK);
+        if (all != NULL)
+            assert_int_equal(wr_sketch_add(all, values[i]), WR_OK);
+    }
+    r.agg.sketch = sk;
+    for (uint8_t k = 0; k < N_STORE_QS; k++)
+        assert_int_equal(wr_agg_quantile(&r.agg, store_qs[k], &r.quantiles[k]), WR_OK);
+    r.n_quantiles = N_STORE_QS;
+    r.agg.sketch = NULL;
+    assert_int_equal(
+        wr_sketch_serialize(sk, sk_pool + sk_pool_used, sizeof(sk_pool) - sk_pool_used, &len),
+        WR_OK);
+    r.sketch = sk_pool + sk_pool_used;
+    r.sketch_len = (uint32_t)len;
+    sk_pool_used += len;
+    wr_sketch_destroy(sk);
+    return r;
+}
+
+static void assert_sketch_bytes(const struct wr_result *r, const struct wr_sketch *want)
+{
+    uint8_t buf[8192];
+    size_t len = 0;
+
+    assert_int_equal(wr_sketch_serialize(want, buf, sizeof(buf), &len), WR_OK);
+    assert_non_null(r->sketch);
+    assert_int_equal(r->sketch_len, len);
+    assert_memory_equal(r->sketch, buf, len);
+}
+
+/* Log-normal-like values over four decades, a few negative: many buckets in both stores. */
+static double spread_value(void)
+{
+    double u =
+        (double)((rng_state = rng_state * 6364136223846793005u + 1442695040888963407u) >> 11) /
+        9007199254740992.0;
+    double v = exp(8.0 * u - 2.0);
+
+    return (rng_state >> 60) == 0 ? -v : v;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Every quantile of r within the sketch's bound of the exact one among the sorted values. */
+static void assert_quantiles_within_bound(const struct wr_result *r, double *values, size_t n)
+{
+    qsort(values, n, sizeof(*values), cmp_double);
+    assert_int_equal(r->n_quantiles, N_STORE_QS);
+    for (size_t k = 0; k < N_STORE_QS; k++) {
+        double x = values[(size_t)floor(store_qs[k] * (double)(n - 1))];
+
+        if (!(fabs(r->quantiles[k] - x) <= 0.01 * fabs(x) * (1 + 1e-12)))
+            fail_msg("q %.2f: got %.17g, exact %.17g", store_qs[k], r->quantiles[k], x);
+    }
+}
+
+/* The counted bytes, recomputed from the rows by the store's own open (a SQL sum). */
+static uint64_t bytes_after_reopen(struct wr_store **st, const char *dir)
+{
+    uint64_t bytes = 0;
+
+    wr_store_close(*st);
+    *st = open_q(dir, 0);
+    wr_store_outbox_stats(*st, NULL, &bytes);
+    return bytes;
+}
+
+/*
+ * A result's sketch goes into its outbox row and comes back byte for byte;
+ * the row is counted with it; the window row marked closed keeps the sketch
+ * too (a later revision still covers every value). Enough rows with sketches
+ * are read in one call that the store's buffer for them has to grow.
+ */
+static void test_store_outbox_row_keeps_sketch(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store *st = open_q(fx->dir, 0);
+    struct wr_window_state ws = make_window(0, "a", T0, 0, false, 1.0);
+    static struct wr_result r[40];
+    static struct wr_outbox_row rows[40];
+    double values[200];
+    struct sketch_check sc;
+    uint64_t want_bytes = 0;
+    uint64_t bytes = 0;
+    uint64_t ids[40];
+
+    sk_pool_used = 0;
+    for (size_t i = 0; i < 200; i++)
+        values[i] = spread_value();
+    for (size_t i = 0; i < 40; i++) {
+        r[i] = sketch_result(0, "a", T0 + (int64_t)i * MIN_MS, 60, 0, values, 50 + i * 3, NULL);
+        want_bytes +=
+            WR_STORE_OUTBOX_ROW_FIXED_BYTES + 1 + (2 + 8 * N_STORE_QS) + 5 + r[i].sketch_len;
+    }
+    assert_true(sk_pool_used > 8192); /* more than the read buffer's first size */
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &ws), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    assert_int_equal(wr_store_outbox_append(st, r, 40), WR_OK);
+    wr_store_outbox_stats(st, NULL, &bytes);
+    assert_int_equal(bytes, want_bytes);
+    assert_int_equal(bytes_after_reopen(&st, fx->dir), want_bytes);
+
+    assert_int_equal(read_all(st, rows, 40), 40);
+    for (size_t i = 0; i < 40; i++) {
+        assert_int_equal(rows[i].result.sketch_len, r[i].sketch_len);
+        assert_memory_equal(rows[i].result.sketch, r[i].sketch, r[i].sketch_len);
+        assert_int_equal(rows[i].result.n_quantiles, N_STORE_QS);
+        assert_memory_equal(rows[i].result.quantiles, r[i].quantiles,
+                            sizeof(r[i].quantiles[0]) * N_STORE_QS);
+        ids[i] = rows[i].id;
+    }
+
+    /* The checkpointed window (T0, key a) was marked closed with its result's sketch. */
+    memset(&sc, 0, sizeof(sc));
+    assert_int_equal(wr_store_load_windows(st, check_sketch_visit, &sc, NULL), WR_OK);
+    assert_int_equal(sc.visits, 1);
+    assert_int_equal(sc.count, 50);
+
+    assert_int_equal(wr_store_outbox_delete(st, ids, 40), WR_OK);
+    wr_store_outbox_stats(st, NULL, &bytes);
+    assert_int_equal(bytes, 0);
+    wr_store_close(st);
+}
+
+/* A result the store cannot take (a sketch past any bucket limit) is refused whole. */
+static void test_store_outbox_refuses_oversize_sketch(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store *st = open_q(fx->dir, 0);
+    struct wr_result r = make_result(0, "a", T0, 60, 0, 1.0);
+    static const uint8_t byte = 1;
+
+    r.sketch = &byte;
+    r.sketch_len = (uint32_t)wr_result_sketch_max() + 1;
+    assert_false(wr_store_outbox_accepts(st, &r));
+    assert_int_equal(wr_store_outbox_append(st, &r, 1), WR_E_INVAL);
+    r.sketch = NULL;
+    r.sketch_len = 1;
+    assert_false(wr_store_outbox_accepts(st, &r));
+    wr_store_close(st);
+}
+
+/*
+ * Rollup merges the sketches of the windows it combines exactly (the bytes
+ * equal those of one sketch fed every value) and recomputes the stream's
+ * quantiles from the merge: within the sketch's bound of the exact quantiles
+ * of all the values. The counted bytes follow (checked against the SQL sum).
+ */
+static void test_store_rollup_merges_sketches(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store *st = open_q(fx->dir, 0);
+    static struct wr_result res[10];
+    static double values[10][40];
+    double all_values[400];
+    struct wr_outbox_row rows[4];
+    struct wr_store_budget_report rep;
+    struct wr_sketch *all = NULL;
+    struct wr_agg direct;
+    uint64_t bytes = 0;
+
+    sk_pool_used = 0;
+    wr_agg_init(&direct);
+    assert_int_equal(wr_sketch_create(0.01, 512, &all), WR_OK);
+    for (size_t m = 0; m < 10; m++) {
+        for (size_t i = 0; i < 40; i++) {
+            values[m][i] = spread_value() * (double)(m + 1);
+            all_values[m * 40 + i] = values[m][i];
+        }
+        res[m] = sketch_result(0, "dev", T0 + (int64_t)m * MIN_MS, 60, 0, values[m], 40, all);
+        wr_agg_merge(&direct, &res[m].agg);
+    }
+    assert_int_equal(wr_store_outbox_append(st, res, 10), WR_OK);
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, &rep), WR_OK);
+    assert_int_equal(rep.rolled_up, 10);
+    assert_int_equal(rep.rollup_rows, 1);
+    assert_int_equal(read_all(st, rows, 4), 1);
+    assert_int_equal(rows[0].result.size_s, 600);
+    assert_agg_equal(&rows[0].result.agg, &direct);
+    assert_sketch_bytes(&rows[0].result, all);
+    assert_quantiles_within_bound(&rows[0].result, all_values, 400);
+    /* Exactly what the window engine would have reported for one window of all the values. */
+    direct.sketch = all;
+    for (size_t k = 0; k < N_STORE_QS; k++) {
+        double want = 0;
+
+        assert_int_equal(wr_agg_quantile(&direct, store_qs[k], &want), WR_OK);
+        assert_true(rows[0].result.quantiles[k] == want);
+    }
+    wr_store_outbox_stats(st, NULL, &bytes);
+    assert_int_equal(bytes, WR_STORE_OUTBOX_ROW_FIXED_BYTES + 3 + (2 + 8 * N_STORE_QS) + 5 +
+                                rows[0].result.sketch_len);
+    assert_int_equal(bytes_after_reopen(&st, fx->dir), bytes);
+    wr_sketch_destroy(all);
+    wr_store_close(st);
+}
+
+/*
+ * Revisions: the highest revision of a window carries the sketch of all its
+ * values, and only it is merged. A window alone in its coarse window keeps
+ * its row as it is, sketch included.
+ */
+static void test_store_rollup_sketch_revisions_and_lone_window(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store *st = open_q(fx->dir, 0);
+    static const double a0[] = {1.0};
+    static const double a1[] = {1.0, 2.0, 3.0};
+    static const double b0[] = {10.0, 20.0};
+    static const double c0[] = {-5.0, 7.0};
+    struct wr_result r[4];
+    struct wr_outbox_row rows[4];
+    struct wr_sketch *want = NULL;
+
+    sk_pool_used = 0;
+    assert_int_equal(wr_sketch_create(0.01, 512, &want), WR_OK);
+    r[0] = sketch_result(0, "k", T0, 60, 0, a0, 1, NULL);
+    r[1] = sketch_result(0, "k", T0, 60, 1, a1, 3, want);
+    r[2] = sketch_result(0, "k", T0 + MIN_MS, 60, 0, b0, 2, want);
+    /* Alone in the next coarse window. */
+    r[3] = sketch_result(0, "k", T0 + 13 * MIN_MS, 60, 1, c0, 2, NULL);
+    assert_int_equal(wr_store_outbox_append(st, r, 4), WR_OK);
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, NULL), WR_OK);
+    assert_int_equal(read_all(st, rows, 4), 2);
+    assert_int_equal(rows[0].result.size_s, 600);
+    assert_int_equal(rows[0].result.agg.count, 5);
+    assert_sketch_bytes(&rows[0].result, want);
+    assert_true(rows[0].result.quantiles[0] == 1.0); /* clamped to min */
+    assert_close(rows[0].result.quantiles[4], 20.0, 0.01);
+    assert_int_equal(rows[1].result.size_s, 60);
+    assert_int_equal(rows[1].result.revision, 1);
+    assert_int_equal(rows[1].result.sketch_len, r[3].sketch_len);
+    assert_memory_equal(rows[1].result.sketch, r[3].sketch, r[3].sketch_len);
+    assert_memory_equal(rows[1].result.quantiles, r[3].quantiles, sizeof(double) * N_STORE_QS);
+    wr_sketch_destroy(want);
+    wr_store_close(st);
+}
+
+/*
+ * A window without a sketch (written before results carried one, or whose
+ * sketch could not be kept for want of memory) makes a merged sketch miss
+ * values: the rolled-up result then carries neither sketch nor quantiles,
+ * and its other aggregates stay exact. Streams without quantiles never had
+ * sketches and roll up as before.
+ */
+static void test_store_rollup_without_every_sketch_has_no_quantiles(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store *st = open_q(fx->dir, 0);
+    static const double v[] = {1.0, 2.0};
+    struct wr_result r[4];
+    struct wr_outbox_row rows[4];
+    struct wr_agg want;
+
+    sk_pool_used = 0;
+    r[0] = sketch_result(0, "k", T0, 60, 0, v, 2, NULL);
+    r[1] = make_result(0, "k", T0 + MIN_MS, 60, 0, 5.0);
+    r[2] = make_result(1, "k", T0, 60, 0, 5.0);
+    r[3] = make_result(1, "k", T0 + MIN_MS, 60, 0, 6.0);
+    assert_int_equal(wr_store_outbox_append(st, r, 4), WR_OK);
+    assert_int_equal(wr_store_outbox_rollup(st, 0, 0, NULL), WR_OK);
+    assert_int_equal(read_all(st, rows, 4), 2);
+    want = r[0].agg;
+    wr_agg_merge(&want, &r[1].agg);
+    assert_int_equal(rows[0].result.size_s, 600);
+    assert_agg_equal(&rows[0].result.agg, &want);
+    assert_int_equal(rows[0].result.n_quantiles, 0);
+    assert_int_equal(rows[0].result.sketch_len, 0);
+    assert_null(rows[0].result.sketch);
+    assert_int_equal(rows[1].result.stream, 1);
+    assert_int_equal(rows[1].result.size_s, 600);
+    assert_int_equal(rows[1].result.agg.count, 2);
+    assert_int_equal(rows[1].result.sketch_len, 0);
+    wr_store_close(st);
+}
+
+/*
+ * Under storage pressure the budget rolls results with sketches up, and the
+ * coarser results' quantiles stay within the sketch's bound of the exact
+ * quantiles of every value they cover (nothing is dropped here: each
+ * surviving row covers whole windows, checked against the values sent).
+ */
+static void test_store_budget_rollup_keeps_quantiles_within_bound(void **state)
+{
+    struct fixture *fx = *state;
+    const uint64_t budget = 256 * 1024;
+    struct wr_store *st = open_q(fx->dir, budget);
+    static double values[600][8];
+    static struct wr_outbox_row rows[700];
+    static struct wr_result batch[60];
+    struct wr_store_budget_report rep;
+    size_t n;
+    size_t coarser = 0;
+
+    for (int chunk = 0; chunk < 10; chunk++) {
+        sk_pool_used = 0;
+        for (int i = 0; i < 60; i++) {
+            int m = chunk * 60 + i;
+
+            for (int k = 0; k < 8; k++)
+                values[m][k] = spread_value();
+            batch[i] = sketch_result(0, "dev", T0 + m * MIN_MS, 60, 0, values[m], 8, NULL);
+        }
+        assert_int_equal(wr_store_outbox_append(st, batch, 60), WR_OK);
+    }
+    assert_true(wr_store_bytes(st) > budget);
+    assert_int_equal(wr_store_enforce_budget(st, 0, &rep), WR_OK);
+    assert_true(rep.rolled_up > 0);
+    assert_int_equal(rep.dropped, 0);
+    assert_true(wr_store_bytes(st) <= budget);
+    n = read_all(st, rows, 700);
+    for (size_t i = 0; i < n; i++) {
+        const struct wr_result *r = &rows[i].result;
+        int first = (int)((r->start_ms - T0) / MIN_MS);
+        int windows = (int)(r->size_s / 60);
+        static double covered[600 * 8];
+        size_t nv = 0;
+
+        for (int m = first; m < first + windows; m++)
+            for (int k = 0; k < 8; k++)
+                covered[nv++] = values[m][k];
+        assert_int_equal(r->agg.count, nv);
+        assert_non_null(r->sketch);
+        assert_quantiles_within_bound(r, covered, nv);
+        coarser += r->size_s > 60;
+    }
+    assert_true(coarser > 0);
+    wr_store_close(st);
+}
+
+/* The quantile lists are checked at open. */
+static void test_store_open_refuses_bad_quantiles(void **state)
+{
+    struct fixture *fx = *state;
+    static const double bad_q[] = {0.5, 1.5};
+    const double *qs[2] = {bad_q, NULL};
+    size_t nq[2] = {2, 0};
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+
+    opts_init(&o, fx->dir, names_ab, 2);
+    o.stream_quantiles = qs;
+    o.stream_n_quantiles = nq;
+    assert_int_equal(wr_store_open(&o, &st), WR_E_INVAL);
+    nq[0] = WR_RESULT_MAX_QUANTILES + 1;
+    assert_int_equal(wr_store_open(&o, &st), WR_E_INVAL);
+    nq[0] = 1;
+    qs[0] = NULL;
+    assert_int_equal(wr_store_open(&o, &st), WR_E_INVAL);
+    assert_null(st);
+}
+
 /* ---- budget -------------------------------------------------------------------------------- */
 
 static const char *const keys8[] = {"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"};
@@ -1796,6 +2203,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_rollup_respects_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_rollup_joins_existing_coarser_rows, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_store_outbox_row_keeps_sketch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_outbox_refuses_oversize_sketch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_rollup_merges_sketches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_rollup_sketch_revisions_and_lone_window, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_rollup_without_every_sketch_has_no_quantiles,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_budget_rollup_keeps_quantiles_within_bound,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_refuses_bad_quantiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_budget_rollup_before_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_budget_drops_when_rollup_cannot_help, setup,
                                         teardown),

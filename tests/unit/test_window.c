@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sketch.h"
 #include "window.h"
 #include "wr_error.h"
 
@@ -19,6 +20,9 @@
 struct sink {
     struct wr_result r[MAX_RESULTS];
     size_t n;
+    /* The last result's sketch bytes: a result's view lasts only for the emit call. */
+    uint8_t sketch[8192];
+    uint32_t sketch_len;
 };
 
 static struct sink sink;
@@ -29,7 +33,13 @@ static void sink_emit(void *ctx, const struct wr_result *r)
     struct sink *s = ctx;
 
     assert_true(s->n < MAX_RESULTS);
-    s->r[s->n++] = *r;
+    assert_null(r->agg.sketch);
+    assert_true(r->sketch_len <= sizeof(s->sketch));
+    s->sketch_len = r->sketch_len;
+    if (r->sketch_len > 0)
+        memcpy(s->sketch, r->sketch, r->sketch_len);
+    s->r[s->n] = *r;
+    s->r[s->n++].sketch = NULL;
 }
 
 static struct wr_now at(uint64_t mono_ms)
@@ -1181,6 +1191,57 @@ static void test_window_results_carry_quantiles(void **state)
     wr_window_destroy(w);
 }
 
+/* The bytes a sketch fed these values serializes to (a = 0.01, 512 buckets). */
+static size_t sketch_of(const double *v, size_t n, uint8_t *out, size_t cap)
+{
+    struct wr_sketch *sk = NULL;
+    size_t len = 0;
+
+    assert_int_equal(wr_sketch_create(0.01, 512, &sk), WR_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(wr_sketch_add(sk, v[i]), WR_OK);
+    assert_int_equal(wr_sketch_serialize(sk, out, cap, &len), WR_OK);
+    wr_sketch_destroy(sk);
+    return len;
+}
+
+/*
+ * A result carries its window's sketch as bytes (for rollup and
+ * sketch.upstream): exactly those of a sketch fed the window's values. A
+ * result cut short by a reload carries its quantiles and sketch too.
+ */
+static void test_window_results_carry_sketch_bytes(void **state)
+{
+    struct wr_window_stream_params sp = sketch_params();
+    static const double z[] = {3.0};
+    struct wr_window *w;
+    double v[100];
+    uint8_t want[8192];
+    size_t len;
+
+    (void)state;
+    w = make1(&sp);
+    for (int i = 0; i < 100; i++) {
+        v[i] = exp(0.07 * i) - 20.0;
+        assert_int_equal(add(w, "k", 1000 + i, v[i], 0), WR_WINDOW_ADDED);
+    }
+    len = sketch_of(v, 100, want, sizeof(want));
+    assert_int_equal(add(w, "z", 25000, z[0], 0), WR_WINDOW_ADDED);
+    assert_int_equal(advance(w, 0, &sink), 1);
+    assert_int_equal(sink.sketch_len, len);
+    assert_memory_equal(sink.sketch, want, len);
+
+    /* Cut short (reload): the open window of z, with its quantiles and sketch. */
+    sink.n = 0;
+    assert_int_equal(wr_window_cut_stream(w, 0, sink_emit, &sink), 1);
+    assert_int_equal(sink.r[0].n_quantiles, 4);
+    assert_true(sink.r[0].quantiles[0] == 3.0);
+    len = sketch_of(z, 1, want, sizeof(want));
+    assert_int_equal(sink.sketch_len, len);
+    assert_memory_equal(sink.sketch, want, len);
+    wr_window_destroy(w);
+}
+
 static void test_window_without_sketch_has_no_quantiles(void **state)
 {
     struct wr_window_stream_params sp = stream_params();
@@ -1193,6 +1254,7 @@ static void test_window_without_sketch_has_no_quantiles(void **state)
     assert_int_equal(advance(w, 0, &sink), 1);
     assert_int_equal(sink.r[0].n_quantiles, 0);
     assert_null(sink.r[0].agg.sketch);
+    assert_int_equal(sink.sketch_len, 0);
     wr_window_destroy(w);
 }
 
@@ -1419,6 +1481,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_window_create_rejects_bad_params),
         T(test_window_results_carry_quantiles),
+        T(test_window_results_carry_sketch_bytes),
         T(test_window_without_sketch_has_no_quantiles),
         T(test_window_revision_quantiles_cover_all_values),
         T(test_window_sketch_checkpoint_restore),
