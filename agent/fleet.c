@@ -31,9 +31,9 @@ const char *wr_fleet_result_name(enum wr_fleet_result r)
     return "?";
 }
 
-static int record_path(const char *dir, char *out, size_t n)
+static int record_path(const char *dir, const char *name, char *out, size_t n)
 {
-    int w = snprintf(out, n, "%s/%s", dir, WR_FLEET_RECORD_FILE);
+    int w = snprintf(out, n, "%s/%s", dir, name);
 
     return w > 0 && (size_t)w < n ? WR_OK : WR_E_INVAL;
 }
@@ -48,6 +48,16 @@ static bool is_hex64(const char *s)
 
 int wr_fleet_record_load(const char *dir, struct wr_fleet_record *rec)
 {
+    return wr_fleet_record_load_file(dir, WR_FLEET_RECORD_FILE, rec);
+}
+
+int wr_fleet_record_save(const char *dir, const struct wr_fleet_record *rec)
+{
+    return wr_fleet_record_save_file(dir, WR_FLEET_RECORD_FILE, rec);
+}
+
+int wr_fleet_record_load_file(const char *dir, const char *name, struct wr_fleet_record *rec)
+{
     char path[WR_CFG_STR_MAX + 32];
     char hash[PLAT_SIG_SHA256_HEX_LEN + 1];
     char *text = NULL;
@@ -55,7 +65,8 @@ int wr_fleet_record_load(const char *dir, struct wr_fleet_record *rec)
     unsigned long long v = 0;
     int rc;
 
-    if (dir == NULL || rec == NULL || record_path(dir, path, sizeof(path)) != WR_OK)
+    if (dir == NULL || name == NULL || rec == NULL ||
+        record_path(dir, name, path, sizeof(path)) != WR_OK)
         return WR_E_INVAL;
     memset(rec, 0, sizeof(*rec));
     rc = plat_file_read_all(path, RECORD_MAX_BYTES, &text, &len);
@@ -78,13 +89,14 @@ int wr_fleet_record_load(const char *dir, struct wr_fleet_record *rec)
     return WR_OK;
 }
 
-int wr_fleet_record_save(const char *dir, const struct wr_fleet_record *rec)
+int wr_fleet_record_save_file(const char *dir, const char *name, const struct wr_fleet_record *rec)
 {
     char path[WR_CFG_STR_MAX + 32];
     char text[128];
     int n;
 
-    if (dir == NULL || rec == NULL || record_path(dir, path, sizeof(path)) != WR_OK)
+    if (dir == NULL || name == NULL || rec == NULL ||
+        record_path(dir, name, path, sizeof(path)) != WR_OK)
         return WR_E_INVAL;
     n = snprintf(text, sizeof(text), "%" PRIu64 " %s\n", rec->version, rec->hash);
     if (n < 0 || (size_t)n >= sizeof(text))
@@ -138,8 +150,10 @@ static int check_envelope(const struct wr_fleet_params *fp, const struct wr_enve
         reason(v, "envelope.key_id: key \"%s\" unusable: %s", env->key_id, wr_strerror(rc));
         return WR_E_INVAL;
     }
-    /* The same version again (a retained message redelivered) is not news. */
-    if (env->version == fp->last.version && strcmp(v->hash, fp->last.hash) == 0) {
+    /* The same version again (a retained message redelivered) is not news;
+     * nor is the one that was rolled back, whose outcome was reported then. */
+    if ((env->version == fp->last.version && strcmp(v->hash, fp->last.hash) == 0) ||
+        (env->version == fp->rolled_back.version && strcmp(v->hash, fp->rolled_back.hash) == 0)) {
         v->result = WR_FLEET_IGNORED;
         return WR_OK;
     }
@@ -154,10 +168,16 @@ int wr_fleet_judge(const struct wr_fleet_params *fp, const void *payload, size_t
     int rc;
 
     if (fp == NULL || fp->agent_id == NULL || fp->keys_dir == NULL || out == NULL ||
-        (payload == NULL && len > 0))
+        (payload == NULL && len > 0 && len <= fp->max_envelope_bytes))
         return WR_E_INVAL;
     memset(out, 0, sizeof(*out));
     out->result = WR_FLEET_REFUSED;
+    if (len > fp->max_envelope_bytes) {
+        /* Refused unread: the same words as the parser's. */
+        reason(out, "envelope: %zu bytes, more than fleet.max_envelope_bytes (%zu)", len,
+               fp->max_envelope_bytes);
+        return WR_OK;
+    }
     rc = wr_envelope_parse(payload != NULL ? payload : "", len, fp->max_envelope_bytes, &env,
                            &out->reasons);
     if (rc == WR_E_NOMEM)

@@ -23,7 +23,8 @@ enum wr_fleet_result {
     WR_FLEET_APPLIED = 0,  /* applied (reported after the links were confirmed) */
     WR_FLEET_REFUSED,      /* not applied; the running config stays */
     WR_FLEET_ROLLED_BACK,  /* applied, links did not come up, previous config restored */
-    WR_FLEET_IGNORED,      /* the version already applied, delivered again (retained): no report */
+    WR_FLEET_IGNORED,      /* the version already applied (or last rolled back), delivered
+                            * again (retained): no report */
     WR_FLEET_ACCEPTED,     /* wr_fleet_judge only: passed every check, to be applied */
 };
 
@@ -37,6 +38,9 @@ struct wr_fleet_record {
 };
 
 #define WR_FLEET_RECORD_FILE "fleet-version"
+/* The last push that was applied and rolled back, so that its retained
+ * envelope, delivered again at every reconnect, is not tried again. */
+#define WR_FLEET_ROLLED_BACK_FILE "fleet-rolled-back"
 
 /**
  * Read the record from dir. A missing file gives a zero record and WR_OK.
@@ -49,11 +53,16 @@ int wr_fleet_record_load(const char *dir, struct wr_fleet_record *rec);
 /** Write the record to dir atomically (fsync of file and directory). Returns plat_file codes. */
 int wr_fleet_record_save(const char *dir, const struct wr_fleet_record *rec);
 
+/** As wr_fleet_record_load / _save, for the record in file name (e.g. WR_FLEET_ROLLED_BACK_FILE). */
+int wr_fleet_record_load_file(const char *dir, const char *name, struct wr_fleet_record *rec);
+int wr_fleet_record_save_file(const char *dir, const char *name, const struct wr_fleet_record *rec);
+
 struct wr_fleet_params {
     const char *agent_id;
     const char *keys_dir;
     size_t max_envelope_bytes;
-    struct wr_fleet_record last; /* the last applied push */
+    struct wr_fleet_record last;        /* the last applied push */
+    struct wr_fleet_record rolled_back; /* the last push rolled back (zero: none) */
 };
 
 struct wr_fleet_verdict {
@@ -67,11 +76,14 @@ struct wr_fleet_verdict {
 };
 
 /**
- * Judge one pushed payload: envelope form, agent, trusted key, signature,
- * version above the last applied one, and a config that validates. Every
- * refusal is a verdict (WR_OK returned), not an error. Returns WR_OK,
- * WR_E_INVAL (NULL argument) or WR_E_NOMEM. Release with
- * wr_fleet_verdict_clear.
+ * Judge one pushed payload: size, envelope form, agent, trusted key,
+ * signature, version above the last applied one, and a config that
+ * validates. The last applied push and the last rolled-back one, delivered
+ * again, are IGNORED. Every refusal is a verdict (WR_OK returned), not an
+ * error. payload may be NULL for a len above fp->max_envelope_bytes (a
+ * receiver that did not keep an oversize message): it is refused by its
+ * size. Returns WR_OK, WR_E_INVAL (NULL argument) or WR_E_NOMEM. Release
+ * with wr_fleet_verdict_clear.
  */
 int wr_fleet_judge(const struct wr_fleet_params *fp, const void *payload, size_t len,
                    struct wr_fleet_verdict *out);

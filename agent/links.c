@@ -32,12 +32,14 @@ static void on_bridge_event(void *ctx, enum plat_bridge_event ev, const char *de
     }
 }
 
-static int open_uplink(const struct wr_config *cfg, struct wr_links *l)
+static int open_uplink(const struct wr_config *cfg, const struct wr_uplink_inbound *inbound,
+                       struct wr_links *l)
 {
     struct wr_uplink_params up;
     struct plat_uri uri;
     char bridge_uri[64];
     char will_topic[WR_CFG_STR_MAX];
+    char config_topic[WR_CFG_STR_MAX];
     int rc;
 
     rc = plat_uri_parse(cfg->upstream.uri, &uri);
@@ -78,6 +80,12 @@ static int open_uplink(const struct wr_config *cfg, struct wr_links *l)
     if (wr_config_expand_topic(cfg->upstream.status_topic, cfg->agent.id, will_topic,
                                sizeof(will_topic)) == WR_OK)
         up.will_topic = will_topic;
+    if (cfg->fleet.enabled && inbound != NULL &&
+        wr_config_expand_topic(cfg->fleet.config_topic, cfg->agent.id, config_topic,
+                               sizeof(config_topic)) == WR_OK) {
+        up.subscribe_topic = config_topic;
+        up.inbound = inbound;
+    }
     up.username = cfg->upstream.username;
     up.password = cfg->upstream.password;
     up.keepalive_s = cfg->upstream.keepalive_s;
@@ -110,14 +118,15 @@ static int open_source(const struct wr_config *cfg, struct wr_links *l)
     return wr_ingest_create(&ip, &l->source);
 }
 
-int wr_links_open(const struct wr_config *cfg, struct wr_links *out)
+int wr_links_open(const struct wr_config *cfg, const struct wr_uplink_inbound *inbound,
+                  struct wr_links *out)
 {
     int rc;
 
     if (cfg == NULL || out == NULL)
         return WR_E_INVAL;
     memset(out, 0, sizeof(*out));
-    rc = open_uplink(cfg, out);
+    rc = open_uplink(cfg, inbound, out);
     if (rc == WR_OK)
         rc = open_source(cfg, out);
     if (rc != WR_OK)

@@ -21,11 +21,15 @@ struct wr_links {
 
 /**
  * Create both clients (not connected) and start the TLS bridge if the
- * upstream URI asks for TLS. cfg is borrowed for the call. Returns WR_OK,
+ * upstream URI asks for TLS. cfg is borrowed for the call. With
+ * fleet.enabled and inbound not NULL, the uplink subscribes to
+ * fleet.config_topic and hands what arrives to inbound (borrowed; must
+ * outlive the links). Returns WR_OK,
  * WR_E_INVAL (a URI or setting Paho refuses), WR_E_NOMEM or the bridge's
  * error (TLS files unreadable, ...); on error nothing is left open.
  */
-int wr_links_open(const struct wr_config *cfg, struct wr_links *out);
+int wr_links_open(const struct wr_config *cfg, const struct wr_uplink_inbound *inbound,
+                  struct wr_links *out);
 
 /**
  * Stop and free what wr_links_open made (the pipeline has stopped the

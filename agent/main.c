@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet_push.h"
 #include "links.h"
 #include "pipeline.h"
 #include "plat_inotify.h"
@@ -84,6 +85,13 @@ static int print_config(const char *path)
 /* Why the pipeline loop was asked to stop. */
 enum run_end { END_NONE = 0, END_STOP, END_RELOAD, END_ROLLBACK };
 
+struct runner;
+
+/* What a fleet push arriving on Paho's thread wakes: the runner's loop. */
+struct wr_fleet_waker {
+    struct runner *r;
+};
+
 /*
  * One agent run across reloads. Signals and the config file watch are taken
  * by a thread of their own (the watcher), which sleeps in poll on the
@@ -116,6 +124,8 @@ struct runner {
     char next_hash[PLAT_SIG_SHA256_HEX_LEN];
     uint64_t confirm_deadline_ms;
     enum run_end end;
+    struct wr_fleet_push *push; /* pushes over upstream (docs/fleet.md) */
+    struct wr_fleet_waker waker;
 };
 
 static void wake(struct runner *r)
@@ -145,6 +155,27 @@ static uint32_t watch_slice_ms(const struct plat_inotify *watch, bool confirming
             slice = due - now;
     }
     return (uint32_t)slice;
+}
+
+static void fleet_wake(struct wr_fleet_waker *w)
+{
+    wake(w->r);
+}
+
+/* The running config's identity in the metrics and the status message. */
+static void show_config(struct runner *r)
+{
+    wr_metrics_set_config(wr_pipeline_metrics(r->pipeline),
+                          wr_fleet_push_version_of(r->push, r->hash), r->hash);
+}
+
+/* A pushed config's outcome, once known (fleet_push.h). */
+static void finish_push(struct runner *r, enum wr_fleet_result result, const char *why)
+{
+    if (!wr_fleet_push_pending(r->push))
+        return;
+    wr_fleet_push_finish(r->push, result, why);
+    show_config(r);
 }
 
 static void watch_signals(void *arg)
@@ -197,6 +228,7 @@ static bool confirm_links(struct runner *r)
     if (wr_pipeline_upstream_connected(r->pipeline)) {
         atomic_store(&r->confirming, false);
         PLAT_INFO("main", "reload confirmed: the new upstream link is up");
+        finish_push(r, WR_FLEET_APPLIED, NULL);
         return false;
     }
     if (plat_time_mono_ms() < r->confirm_deadline_ms)
@@ -206,6 +238,27 @@ static bool confirm_links(struct runner *r)
                "config",
                r->cfg->fleet.confirm_timeout_ms);
     r->end = END_ROLLBACK;
+    return true;
+}
+
+/*
+ * A push fleet.c accepts becomes the next config, as a changed file would.
+ * One change at a time: a push waits while another is being confirmed.
+ */
+static bool take_push(struct runner *r)
+{
+    enum wr_fleet_result res;
+
+    if (atomic_load(&r->confirming))
+        return false;
+    res = wr_fleet_push_poll(r->push, r->cfg, r->hash, &r->next, &r->diff, r->next_hash);
+    if (res == WR_FLEET_REFUSED)
+        wr_metrics_reload(wr_pipeline_metrics(r->pipeline), WR_RELOAD_REFUSED);
+    if (res == WR_FLEET_APPLIED)
+        show_config(r);
+    if (res != WR_FLEET_ACCEPTED)
+        return false;
+    r->end = END_RELOAD;
     return true;
 }
 
@@ -227,6 +280,11 @@ static bool stop_requested(void *ctx)
         wr_reload_file_changed(r->reload);
     if (confirm_links(r))
         return true;
+    if (take_push(r))
+        return true;
+    /* File changes wait while a pushed config is confirmed (at most fleet.confirm_timeout_ms). */
+    if (wr_fleet_push_pending(r->push))
+        return false;
     out = wr_reload_poll(r->reload, &r->next, &r->diff, &errs, r->next_hash);
     if (out == WR_RELOAD_INVALID)
         wr_metrics_reload(wr_pipeline_metrics(r->pipeline), WR_RELOAD_REFUSED);
@@ -295,6 +353,7 @@ static void retire(struct runner *r, struct wr_metrics *totals)
 
     if (totals != NULL)
         wr_metrics_absorb(totals, wr_pipeline_metrics(p));
+    wr_fleet_push_attach(r->push, r->cfg, NULL, NULL); /* its uplink goes now */
     plat_mutex_lock(r->lock);
     r->pipeline = NULL;
     plat_mutex_unlock(r->lock);
@@ -311,7 +370,7 @@ static int start(struct runner *r, struct wr_metrics *totals)
     int rc;
 
     memset(&deps, 0, sizeof(deps));
-    rc = wr_links_open(r->cfg, &r->links);
+    rc = wr_links_open(r->cfg, wr_fleet_push_inbound(r->push), &r->links);
     if (rc != WR_OK)
         return rc;
     deps.source_ops = &wr_ingest_paho_ops;
@@ -327,10 +386,11 @@ static int start(struct runner *r, struct wr_metrics *totals)
     }
     apply_test_settings(p);
     wr_metrics_absorb(wr_pipeline_metrics(p), totals);
-    wr_metrics_set_config(wr_pipeline_metrics(p), 0, r->hash);
     plat_mutex_lock(r->lock);
     r->pipeline = p;
     plat_mutex_unlock(r->lock);
+    show_config(r);
+    wr_fleet_push_attach(r->push, r->cfg, &wr_uplink_paho_ops, r->links.uplink);
     return WR_OK;
 }
 
@@ -353,11 +413,17 @@ static int switch_config(struct runner *r)
     struct wr_metrics *totals = NULL;
     enum wr_reload_result result = WR_RELOAD_APPLIED;
     bool cut[WR_CFG_MAX_STREAMS];
+    char why[WR_CFG_ERROR_LEN];
     int rc = wr_metrics_create(&totals);
 
     if (rc != WR_OK)
         return rc;
+    why[0] = '\0';
     if (r->end == END_ROLLBACK) {
+        snprintf(why, sizeof(why),
+                 "upstream: the new link did not come up within %u ms; the previous config runs "
+                 "again",
+                 r->cfg->fleet.confirm_timeout_ms);
         retire(r, totals);
         /* The reload module still points at the failed config until told otherwise. */
         wr_reload_set_running(r->reload, r->prev_cfg, NULL);
@@ -388,12 +454,19 @@ static int switch_config(struct runner *r)
     rc = start(r, totals);
     if (rc != WR_OK && result == WR_RELOAD_APPLIED && r->prev_cfg != NULL) {
         PLAT_ERROR("main", "cannot run the new config (%s): rolling back", wr_strerror(rc));
+        snprintf(why, sizeof(why), "cannot run the new config: %s; the previous config runs again",
+                 wr_strerror(rc));
         wr_reload_set_running(r->reload, r->prev_cfg, NULL);
         take_prev(r);
         wr_metrics_reload(totals, WR_RELOAD_ROLLED_BACK);
+        result = WR_RELOAD_ROLLED_BACK;
         rc = start(r, totals);
     }
     wr_metrics_destroy(totals);
+    if (rc == WR_OK && result == WR_RELOAD_ROLLED_BACK)
+        finish_push(r, WR_FLEET_ROLLED_BACK, why);
+    else if (rc == WR_OK && !atomic_load(&r->confirming))
+        finish_push(r, WR_FLEET_APPLIED, NULL);
     return rc;
 }
 
@@ -428,6 +501,13 @@ static int run(const char *path)
         rc = wr_reload_file_hash(path, r.hash);
     if (rc == WR_OK)
         rc = wr_reload_create(path, r.cfg, r.hash, &r.reload);
+    if (rc == WR_OK) {
+        struct wr_fleet_wake wk = {fleet_wake, &r.waker};
+        struct wr_fleet_push_params pp = {path, r.reload, &wk};
+
+        r.waker.r = &r;
+        rc = wr_fleet_push_create(&pp, r.cfg, &r.push);
+    }
     if (rc == WR_OK)
         rc = wr_metrics_create(&totals);
     if (rc == WR_OK)
@@ -456,6 +536,7 @@ static int run(const char *path)
         PLAT_ERROR("main", "cannot run: %s", wr_strerror(rc));
     if (r.pipeline != NULL)
         retire(&r, NULL);
+    wr_fleet_push_destroy(r.push);
     wr_reload_destroy(r.reload);
     plat_mutex_destroy(r.lock);
     plat_notify_close(r.notify);

@@ -152,6 +152,12 @@ void wr_reload_set_running(struct wr_reload *r, const struct wr_config *cfg,
         snprintf(r->seen_hash, sizeof(r->seen_hash), "%s", seen_hash);
 }
 
+void wr_reload_set_seen(struct wr_reload *r, const char *seen_hash)
+{
+    if (r != NULL && seen_hash != NULL)
+        snprintf(r->seen_hash, sizeof(r->seen_hash), "%s", seen_hash);
+}
+
 void wr_reload_destroy(struct wr_reload *r)
 {
     plat_free(r);

@@ -65,6 +65,13 @@ enum wr_reload_outcome wr_reload_poll(struct wr_reload *r,
 void wr_reload_set_running(struct wr_reload *r, const struct wr_config *cfg,
                            const char *seen_hash);
 
+/**
+ * The config file now holds bytes hashing to seen_hash, written by the
+ * agent itself (a fleet push, or its rollback): the change event that
+ * follows is not news. Call before writing.
+ */
+void wr_reload_set_seen(struct wr_reload *r, const char *seen_hash);
+
 /** Free; NULL does nothing. */
 void wr_reload_destroy(struct wr_reload *r);
 

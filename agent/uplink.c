@@ -70,6 +70,30 @@ struct wr_uplink {
     char *status_send;
     size_t status_send_cap;
 
+    /* Fleet pushes: the topic subscribed on every connection, and where its messages go. */
+    char *subscribe_topic; /* NULL: none */
+    const struct wr_uplink_inbound *inbound;
+    atomic_bool subscribe_due; /* connected, not yet subscribed on this connection */
+
+    /*
+     * The report (publish_report): kept until a PUBACK for its latest text
+     * arrives. Under lock. gen counts texts; sent_gen is the one in flight
+     * (at most one report is in flight); held stops retries on this
+     * connection after Paho refused one.
+     */
+    char *report_next;
+    size_t report_next_len;
+    size_t report_next_cap;
+    char report_topic[256];
+    uint64_t report_gen;
+    uint64_t report_sent_gen;
+    bool report_pending;
+    bool report_sending;
+    bool report_held;
+    MQTTAsync_token report_token;
+    char *report_send;
+    size_t report_send_cap;
+
     struct plat_thread *thread;
     atomic_bool stopping;
     struct plat_backoff backoff;
@@ -135,6 +159,10 @@ static void on_connect_ok(void *context, MQTTAsync_successData *response)
     struct wr_uplink *up = context;
 
     (void)response;
+    plat_mutex_lock(up->lock);
+    up->report_held = false;
+    plat_mutex_unlock(up->lock);
+    atomic_store(&up->subscribe_due, up->subscribe_topic != NULL);
     atomic_store(&up->connected, true);
     atomic_store(&up->connecting, false);
     PLAT_INFO(MOD, "connected upstream");
@@ -161,20 +189,86 @@ static void on_connection_lost(void *context, char *cause)
 
     PLAT_WARN(MOD, "lost the upstream connection%s%s", cause ? ": " : "", cause ? cause : "");
     clear_pending(up);
+    /* A report in flight may never be acknowledged now: send it again after reconnecting. */
+    plat_mutex_lock(up->lock);
+    up->report_sending = false;
+    plat_mutex_unlock(up->lock);
     atomic_store(&up->connected, false);
     atomic_store(&up->attempt_failed, true);
     report_connection(up, false);
     wake_thread(up);
 }
 
+/* Only the subscribed topic is taken; anything else a broker sends is dropped. */
+static bool is_subscribed_topic(const struct wr_uplink *up, const char *topic, int topic_len)
+{
+    size_t n = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+
+    return up->subscribe_topic != NULL && strlen(up->subscribe_topic) == n &&
+           memcmp(up->subscribe_topic, topic, n) == 0;
+}
+
 static int on_message_arrived(void *context, char *topic, int topic_len, MQTTAsync_message *msg)
 {
-    /* Windrow subscribes to nothing upstream; drop anything a broker pushes. */
-    (void)context;
-    (void)topic_len;
+    struct wr_uplink *up = context;
+
+    /* Paho's thread, under Paho's mutex: the inbox copies and returns at once. */
+    if (up->inbound != NULL && is_subscribed_topic(up, topic, topic_len))
+        up->inbound->message(up->inbound->inbox, msg->payload,
+                             msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+    else
+        PLAT_DEBUG(MOD, "dropped a message on a topic not subscribed to");
     MQTTAsync_freeMessage(&msg);
     MQTTAsync_free(topic);
     return 1;
+}
+
+static void on_subscribe_ok(void *context, MQTTAsync_successData *response)
+{
+    struct wr_uplink *up = context;
+
+    /* An MQTT 3.1.1 broker refuses a subscription in the SUBACK (0x80). */
+    if (response != NULL && response->alt.qos == 0x80)
+        PLAT_ERROR(MOD, "the upstream broker refused the subscription to %s: fleet pushes are "
+                        "not received (check its ACL)",
+                   up->subscribe_topic);
+    else
+        PLAT_INFO(MOD, "listening for fleet configs on %s", up->subscribe_topic);
+}
+
+static void on_subscribe_failed(void *context, MQTTAsync_failureData *response)
+{
+    struct wr_uplink *up = context;
+
+    PLAT_ERROR(MOD, "cannot subscribe to %s (code %d): fleet pushes are not received until the "
+                    "next connection",
+               up->subscribe_topic, response ? response->code : 0);
+}
+
+static void on_report_done(struct wr_uplink *up, bool ok)
+{
+    plat_mutex_lock(up->lock);
+    if (up->report_sending) {
+        up->report_sending = false;
+        if (ok && up->report_sent_gen == up->report_gen)
+            up->report_pending = false;
+        if (!ok)
+            up->report_held = true; /* again after the next connect, not in a loop */
+    }
+    plat_mutex_unlock(up->lock);
+    wake_thread(up);
+}
+
+static void on_report_ok(void *context, MQTTAsync_successData *response)
+{
+    (void)response;
+    on_report_done(context, true);
+}
+
+static void on_report_failed(void *context, MQTTAsync_failureData *response)
+{
+    (void)response;
+    on_report_done(context, false);
 }
 
 static void finish_publish(struct pending *slot, MQTTAsync_token token, bool ok)
@@ -349,6 +443,92 @@ static int paho_send(struct wr_uplink *up, const char *topic, const void *payloa
     return WR_OK;
 }
 
+static void start_subscribe(struct wr_uplink *up)
+{
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    int rc;
+
+    opts.onSuccess = on_subscribe_ok;
+    opts.onFailure = on_subscribe_failed;
+    opts.context = up;
+    rc = MQTTAsync_subscribe(up->client, up->subscribe_topic, 1, &opts);
+    if (rc != MQTTASYNC_SUCCESS)
+        PLAT_ERROR(MOD, "subscribe to %s refused by Paho (code %d): fleet pushes are not "
+                        "received until the next connection",
+                   up->subscribe_topic, rc);
+}
+
+/*
+ * Send the report if one waits and none is in flight. The text is copied
+ * under the lock (publish_report may replace it meanwhile) and handed to
+ * Paho without it. Returns the token, or 0 if nothing was sent.
+ */
+static MQTTAsync_token send_report(struct wr_uplink *up)
+{
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    char topic[sizeof(up->report_topic)];
+    size_t len;
+    int rc;
+
+    plat_mutex_lock(up->lock);
+    if (!up->report_pending || up->report_sending || up->report_held) {
+        plat_mutex_unlock(up->lock);
+        return 0;
+    }
+    if (up->report_send_cap < up->report_next_len + 1) {
+        char *bigger = plat_malloc(up->report_next_len + 1);
+
+        if (bigger == NULL) {
+            plat_mutex_unlock(up->lock);
+            return 0;
+        }
+        plat_free(up->report_send);
+        up->report_send = bigger;
+        up->report_send_cap = up->report_next_len + 1;
+    }
+    len = up->report_next_len;
+    if (len > 0)
+        memcpy(up->report_send, up->report_next, len);
+    memcpy(topic, up->report_topic, sizeof(topic));
+    up->report_sending = true;
+    up->report_sent_gen = up->report_gen;
+    plat_mutex_unlock(up->lock);
+    msg.payload = up->report_send;
+    msg.payloadlen = (int)len;
+    msg.qos = 1;
+    msg.retained = 1;
+    opts.onSuccess = on_report_ok;
+    opts.onFailure = on_report_failed;
+    opts.context = up;
+    rc = MQTTAsync_sendMessage(up->client, topic, &msg, &opts);
+    if (rc != MQTTASYNC_SUCCESS) {
+        PLAT_WARN(MOD, "report to %s refused by Paho (code %d); sent again after reconnecting",
+                  topic, rc);
+        on_report_done(up, false);
+        return 0;
+    }
+    plat_mutex_lock(up->lock);
+    up->report_token = opts.token;
+    plat_mutex_unlock(up->lock);
+    return opts.token;
+}
+
+/* At stop: a report not yet acknowledged gets one bounded chance. */
+static void flush_report(struct wr_uplink *up, uint32_t timeout_ms)
+{
+    MQTTAsync_token token = send_report(up);
+    bool waiting;
+
+    plat_mutex_lock(up->lock);
+    waiting = up->report_sending;
+    if (token == 0)
+        token = up->report_token;
+    plat_mutex_unlock(up->lock);
+    if (waiting)
+        MQTTAsync_waitForCompletion(up->client, token, timeout_ms);
+}
+
 /* Publish the retained "offline" and wait (bounded) until the broker has it. */
 static void send_offline(struct wr_uplink *up, uint32_t timeout_ms)
 {
@@ -424,6 +604,10 @@ static void uplink_thread(void *arg)
         struct outgoing o;
         size_t n = 0;
 
+        if (atomic_load(&up->connected) && atomic_exchange(&up->subscribe_due, false))
+            start_subscribe(up);
+        if (atomic_load(&up->connected))
+            send_report(up);
         send_status(up);
         if (plat_queue_pop(up->mailbox, &o, 1, &n, wait_ms) == WR_OK && n == 1)
             send_outgoing(up, &o);
@@ -505,6 +689,35 @@ static int paho_publish_status(struct wr_uplink *up, const char *topic, const vo
     return WR_OK;
 }
 
+static int paho_publish_report(struct wr_uplink *up, const char *topic, const void *payload,
+                               size_t len)
+{
+    if (up == NULL || topic == NULL || (payload == NULL && len > 0) || len > INT32_MAX ||
+        strlen(topic) >= sizeof(up->report_topic))
+        return WR_E_INVAL;
+    plat_mutex_lock(up->lock);
+    if (up->report_next_cap < len + 1) {
+        char *bigger = plat_malloc(len + 1);
+
+        if (bigger == NULL) {
+            plat_mutex_unlock(up->lock);
+            return WR_E_NOMEM;
+        }
+        plat_free(up->report_next);
+        up->report_next = bigger;
+        up->report_next_cap = len + 1;
+    }
+    if (len > 0)
+        memcpy(up->report_next, payload, len);
+    up->report_next_len = len;
+    strcpy(up->report_topic, topic);
+    up->report_gen++;
+    up->report_pending = true;
+    plat_mutex_unlock(up->lock);
+    wake_thread(up);
+    return WR_OK;
+}
+
 static bool paho_connected(const struct wr_uplink *up)
 {
     return up != NULL && atomic_load(&up->connected);
@@ -537,6 +750,7 @@ static void paho_stop(struct wr_uplink *up, uint32_t timeout_ms)
         if (MQTTAsync_isConnected(up->client)) {
             MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
 
+            flush_report(up, timeout_ms);
             /* A clean stop sends no will: say "offline" ourselves, after any last status. */
             if (up->will_topic != NULL)
                 send_offline(up, timeout_ms);
@@ -552,6 +766,7 @@ const struct wr_uplink_ops wr_uplink_paho_ops = {
     .start = paho_start,
     .publish = paho_publish,
     .publish_status = paho_publish_status,
+    .publish_report = paho_publish_report,
     .connected = paho_connected,
     .stop = paho_stop,
 };
@@ -599,6 +814,12 @@ int wr_uplink_create(const struct wr_uplink_params *p, struct wr_uplink **out)
         if (up->will_topic == NULL)
             goto fail;
     }
+    if (p->subscribe_topic != NULL && p->subscribe_topic[0] != '\0' && p->inbound != NULL) {
+        up->subscribe_topic = plat_strdup(p->subscribe_topic);
+        if (up->subscribe_topic == NULL)
+            goto fail;
+        up->inbound = p->inbound;
+    }
     copts.MQTTVersion = MQTTVERSION_3_1_1;
     if (MQTTAsync_createWithOptions(&up->client, p->uri, p->client_id, MQTTCLIENT_PERSISTENCE_NONE,
                                     NULL, &copts) != MQTTASYNC_SUCCESS) {
@@ -624,6 +845,9 @@ void wr_uplink_destroy(struct wr_uplink *up, uint32_t timeout_ms)
     plat_free(up->pending);
     plat_free(up->status_next);
     plat_free(up->status_send);
+    plat_free(up->report_next);
+    plat_free(up->report_send);
+    plat_free(up->subscribe_topic);
     plat_free(up->username);
     plat_free(up->password);
     plat_free(up->will_topic);

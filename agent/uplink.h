@@ -22,8 +22,20 @@
  * thread, and must not block either.
  */
 
-struct wr_uplink;      /* defined by each implementation */
-struct wr_uplink_sink; /* defined by whoever receives the reports (the pipeline) */
+struct wr_uplink;       /* defined by each implementation */
+struct wr_uplink_sink;  /* defined by whoever receives the reports (the pipeline) */
+struct wr_uplink_inbox; /* defined by whoever takes messages from the subscribed topic */
+
+/*
+ * Where messages published to the link's subscribed topic go (fleet pushes,
+ * agent/fleet_inbox.h). message runs on Paho's thread, under Paho's
+ * process-wide mutex: it copies what it keeps from the borrowed payload and
+ * returns at once, never waiting for a thread that calls Paho.
+ */
+struct wr_uplink_inbound {
+    void (*message)(struct wr_uplink_inbox *inbox, const void *payload, size_t len);
+    struct wr_uplink_inbox *inbox;
+};
 
 struct wr_uplink_reports {
     /** The message published with tag was acknowledged (ok) or will not be (failed, lost). */
@@ -55,6 +67,17 @@ struct wr_uplink_ops {
      * Never blocks.
      */
     int (*publish_status)(struct wr_uplink *up, const char *topic, const void *payload, size_t len);
+    /**
+     * Publish a report that must not be lost to a disconnect (a fleet
+     * outcome on windrow/{agent}/config/state): QoS 1, retained, untracked,
+     * kept until a connection has it acknowledged, sent again after a
+     * reconnect if it was not; a newer report replaces one not yet
+     * acknowledged. Accepted before start and while disconnected; stop
+     * gives one not yet sent a last chance (bounded by its timeout).
+     * Returns WR_OK, WR_E_INVAL or WR_E_NOMEM. Never blocks.
+     */
+    int (*publish_report)(struct wr_uplink *up, const char *topic, const void *payload,
+                          size_t len);
     /** True while connected. Thread-safe. */
     bool (*connected)(const struct wr_uplink *up);
     /**
@@ -71,11 +94,13 @@ struct wr_uplink_ops {
  * A Paho MQTTAsync client that publishes encoded batches with QoS 1, driven
  * by one thread of its own ("wr-uplink") that makes every Paho call for this
  * client: connect, reconnect (exponential backoff with jitter, so a fleet
- * does not reconnect in lockstep), publish, disconnect. It speaks plain MQTT
- * to the URI it is given; for TLS that URI is the in-process bridge
+ * does not reconnect in lockstep), publish, subscribe, disconnect. It speaks
+ * plain MQTT to the URI it is given; for TLS that URI is the in-process bridge
  * (platform/plat_bridge.h). The session is clean: the outbox, not Paho, is
  * what remembers unacknowledged results, so after a reconnect the forwarder
- * resends from the outbox.
+ * resends from the outbox, and the fleet config topic is subscribed again on
+ * every connection (its retained message then arrives again; the fleet
+ * module recognises what it has already applied).
  */
 
 extern const struct wr_uplink_ops wr_uplink_paho_ops;
@@ -95,6 +120,10 @@ struct wr_uplink_params {
      * connection dies (Last Will), and a clean stop publishes the same. NULL or
      * "" for none. Status messages are published retained. */
     const char *will_topic;
+    /* Fleet pushes: subscribed with QoS 1 on every connection (the session is
+     * clean), and what arrives on it is handed to inbound. NULL or "": none. */
+    const char *subscribe_topic;
+    const struct wr_uplink_inbound *inbound; /* borrowed; must outlive the link */
 };
 
 #define WR_UPLINK_OFFLINE "offline"

@@ -110,7 +110,11 @@ static int write_full(int fd, const unsigned char *p, size_t len)
     return 0;
 }
 
-int plat_file_write_atomic(const char *path, const void *data, size_t len)
+/*
+ * Write tmp, fsync, rename over path, fsync the directory. exact_mode < 0:
+ * FILE_MODE less the umask; otherwise exactly those permission bits.
+ */
+static int write_atomic(const char *path, const void *data, size_t len, int exact_mode)
 {
     char tmp[PATH_MAX];
     int fd = -1;
@@ -123,9 +127,14 @@ int plat_file_write_atomic(const char *path, const void *data, size_t len)
     n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
     if (n < 0 || (size_t)n >= sizeof(tmp))
         return WR_E_INVAL;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, FILE_MODE);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+              exact_mode < 0 ? FILE_MODE : (mode_t)0600);
     if (fd < 0)
         return map_errno(errno, "create", tmp);
+    if (exact_mode >= 0 && fchmod(fd, (mode_t)exact_mode) != 0) {
+        rc = map_errno(errno, "chmod", tmp);
+        goto fail;
+    }
     err = write_full(fd, data, len);
     if (err != 0) {
         rc = map_errno(err, "write", tmp);
@@ -153,6 +162,25 @@ fail:
         close(fd);
     unlink(tmp);
     return rc;
+}
+
+int plat_file_write_atomic(const char *path, const void *data, size_t len)
+{
+    return write_atomic(path, data, len, -1);
+}
+
+int plat_file_replace(const char *path, const void *data, size_t len)
+{
+    struct stat st;
+    int mode = 0600;
+
+    if (path == NULL || path[0] == '\0' || (data == NULL && len > 0))
+        return WR_E_INVAL;
+    if (stat(path, &st) == 0)
+        mode = (int)(st.st_mode & 07777);
+    else if (errno != ENOENT)
+        return map_errno(errno, "stat", path);
+    return write_atomic(path, data, len, mode);
 }
 
 /* mkdir that accepts an existing directory. */

@@ -31,6 +31,14 @@
 int plat_file_write_atomic(const char *path, const void *data, size_t len);
 
 /**
+ * As plat_file_write_atomic, for a file whose permissions are the operator's
+ * (the config file, which may hold credentials): the new file gets exactly
+ * the permission bits of the one it replaces, 0600 if there is none. Same
+ * returns, and WR_E_DENIED or WR_E_IO if the old file cannot be looked at.
+ */
+int plat_file_replace(const char *path, const void *data, size_t len);
+
+/**
  * Create the directory path and any missing parents with mode (less the
  * umask), like mkdir -p. An existing directory is success. Returns WR_OK,
  * WR_E_INVAL (NULL or empty path, or too long), WR_E_NOSPC, WR_E_DENIED or

@@ -89,14 +89,15 @@ class Client:
         self.next_id = self.next_id % 65535 + 1
         return pid
 
-    def publish(self, topic, payload, qos=1, timeout=10.0):
+    def publish(self, topic, payload, qos=1, timeout=10.0, retain=False):
         if isinstance(payload, str):
             payload = payload.encode()
+        flags = 0x01 if retain else 0
         if qos == 0:
-            self._send(0x30, _str(topic) + payload)
+            self._send(0x30 | flags, _str(topic) + payload)
             return
         pid = self._packet_id()
-        self._send(0x32, _str(topic) + struct.pack("!H", pid) + payload)
+        self._send(0x32 | flags, _str(topic) + struct.pack("!H", pid) + payload)
         deadline = time.monotonic() + timeout
         while True:
             ptype, body = self._read_packet(deadline)

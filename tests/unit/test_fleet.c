@@ -267,6 +267,74 @@ static void test_fleet_record_round_trip(void **state)
     assert_int_equal(remove(path), 0);
 }
 
+/* A push that was rolled back comes again with every reconnect (retained): not tried again. */
+static void test_fleet_rolled_back_push_ignored(void **state)
+{
+    struct wr_fleet_params fp;
+    struct wr_fleet_verdict v;
+    size_t len = 0;
+    char *env = sign("k.pem", "fleet", "gw-1", 9, "good.json", &len);
+    char *newer = NULL;
+    size_t newer_len = 0;
+
+    (void)state;
+    params(&fp, 4);
+    assert_int_equal(wr_fleet_judge(&fp, env, len, &v), WR_OK);
+    assert_int_equal(v.result, WR_FLEET_ACCEPTED);
+    fp.rolled_back.version = 9;
+    snprintf(fp.rolled_back.hash, sizeof(fp.rolled_back.hash), "%s", v.hash);
+    wr_fleet_verdict_clear(&v);
+    assert_int_equal(wr_fleet_judge(&fp, env, len, &v), WR_OK);
+    assert_int_equal(v.result, WR_FLEET_IGNORED);
+    assert_int_equal(v.reasons.count, 0);
+    wr_fleet_verdict_clear(&v);
+    /* The same config under a new version is a new push. */
+    newer = sign("k.pem", "fleet", "gw-1", 10, "good.json", &newer_len);
+    assert_int_equal(wr_fleet_judge(&fp, newer, newer_len, &v), WR_OK);
+    assert_int_equal(v.result, WR_FLEET_ACCEPTED);
+    wr_fleet_verdict_clear(&v);
+    plat_free(newer);
+    plat_free(env);
+}
+
+/* A receiver that did not keep an oversize message still gets a refusal that says so. */
+static void test_fleet_oversize_refused_unread(void **state)
+{
+    struct wr_fleet_params fp;
+    struct wr_fleet_verdict v;
+
+    (void)state;
+    params(&fp, 0);
+    fp.max_envelope_bytes = 4096;
+    assert_int_equal(wr_fleet_judge(&fp, NULL, 5000, &v), WR_OK);
+    assert_int_equal(v.result, WR_FLEET_REFUSED);
+    assert_int_equal(v.reasons.count, 1);
+    assert_string_equal(v.reasons.msg[0],
+                        "envelope: 5000 bytes, more than fleet.max_envelope_bytes (4096)");
+    wr_fleet_verdict_clear(&v);
+    /* NULL with a size within the limit is a caller's error. */
+    assert_int_equal(wr_fleet_judge(&fp, NULL, 100, &v), WR_E_INVAL);
+}
+
+static void test_fleet_rolled_back_record_file(void **state)
+{
+    struct wr_fleet_record rec;
+    struct wr_fleet_record back;
+
+    (void)state;
+    rec.version = 12;
+    snprintf(rec.hash, sizeof(rec.hash), "%064d", 3);
+    assert_int_equal(wr_fleet_record_save_file(fx.dir, WR_FLEET_ROLLED_BACK_FILE, &rec), WR_OK);
+    /* A different file from the anti-rollback record. */
+    assert_int_equal(wr_fleet_record_load(fx.dir, &back), WR_OK);
+    assert_int_equal(back.version, 0);
+    assert_int_equal(wr_fleet_record_load_file(fx.dir, WR_FLEET_ROLLED_BACK_FILE, &back), WR_OK);
+    assert_int_equal(back.version, 12);
+    assert_string_equal(back.hash, rec.hash);
+    assert_int_equal(wr_fleet_record_load_file(fx.dir, NULL, &back), WR_E_INVAL);
+    assert_int_equal(wr_fleet_record_save_file(NULL, WR_FLEET_ROLLED_BACK_FILE, &rec), WR_E_INVAL);
+}
+
 static void test_fleet_state_report_json(void **state)
 {
     struct wr_config_errors errs;
@@ -302,6 +370,9 @@ int main(void)
         cmocka_unit_test(test_fleet_invalid_config_refused_with_paths),
         cmocka_unit_test(test_fleet_other_agent_refused),
         cmocka_unit_test(test_fleet_record_round_trip),
+        cmocka_unit_test(test_fleet_rolled_back_push_ignored),
+        cmocka_unit_test(test_fleet_oversize_refused_unread),
+        cmocka_unit_test(test_fleet_rolled_back_record_file),
         cmocka_unit_test(test_fleet_state_report_json),
     };
 

@@ -124,8 +124,11 @@ static void fake_up_stop(struct wr_uplink *up, uint32_t timeout_ms)
     up->stops++;
 }
 
-static const struct wr_uplink_ops fake_uplink_ops = {fake_up_start, fake_up_publish, fake_up_status,
-                                                     fake_up_connected, fake_up_stop};
+static const struct wr_uplink_ops fake_uplink_ops = {.start = fake_up_start,
+                                                     .publish = fake_up_publish,
+                                                     .publish_status = fake_up_status,
+                                                     .connected = fake_up_connected,
+                                                     .stop = fake_up_stop};
 
 static void uplink_set_connected(struct wr_uplink *up, bool connected)
 {

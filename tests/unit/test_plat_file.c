@@ -362,6 +362,33 @@ static void test_plat_file_exists(void **state)
     assert_false(plat_file_exists(NULL));
 }
 
+/* A replaced config keeps the operator's permissions; a new one is private. */
+static void test_plat_file_replace_keeps_mode(void **state)
+{
+    struct fixture *f = *state;
+    struct stat st;
+    char path[128];
+    mode_t old_umask;
+
+    path_in(f, "cfg.json", path, sizeof(path));
+    assert_int_equal(plat_file_replace(path, "new", 3), WR_OK);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_int_equal(chmod(path, 0640), 0);
+    /* The umask does not widen or narrow what the old file had. */
+    old_umask = umask(0077);
+    assert_int_equal(plat_file_replace(path, "newer", 5), WR_OK);
+    umask(old_umask);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0640);
+    assert_file_is(path, "newer", 5);
+    assert_int_equal(count_temp_files(f->dir), 0);
+    assert_int_equal(plat_file_replace(NULL, "x", 1), WR_E_INVAL);
+    assert_int_equal(plat_file_replace(path, NULL, 1), WR_E_INVAL);
+    path_in(f, "missing-dir/cfg.json", path, sizeof(path));
+    assert_int_equal(plat_file_replace(path, "x", 1), WR_E_NOTFOUND);
+}
+
 #define FILE_TEST(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
 int main(void)
@@ -370,6 +397,7 @@ int main(void)
         FILE_TEST(test_plat_file_write_atomic_round_trip),
         FILE_TEST(test_plat_file_write_atomic_large),
         FILE_TEST(test_plat_file_write_atomic_errors),
+        FILE_TEST(test_plat_file_replace_keeps_mode),
         FILE_TEST(test_plat_file_write_read_only_dir_denied),
         FILE_TEST(test_plat_file_read_missing_not_found),
         FILE_TEST(test_plat_file_read_limit),
