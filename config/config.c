@@ -569,10 +569,6 @@ static void check_cross(struct parse_ctx *c, struct wr_config *cfg, const cJSON 
             fmt_into(path, sizeof(path), "streams[%zu].filter.min", i);
             err_add(c, path, "must not exceed filter.max (%g)", s->filter.max);
         }
-        if (s->sketch.upstream) {
-            fmt_into(path, sizeof(path), "streams[%zu].sketch.upstream", i);
-            err_add(c, path, "not supported yet: results carry quantile values, not sketches");
-        }
         if (s->filter.max_silence_ms > 0 && !(s->filter.deadband > 0.0)) {
             fmt_into(path, sizeof(path), "streams[%zu].filter.max_silence_ms", i);
             err_add(c, path, "needs filter.deadband > 0 (it lets deadband drops through)");

@@ -13,8 +13,13 @@ installed (Debian: python3-zstandard), else with the `zstd` command-line
 tool (Debian: zstd).
 
 Also decodes the sketch binary form ("sketch" member: bytes in CBOR, base64
-text in JSON) and computes quantiles from it and merges sketches, as the
-page describes, so a consumer can check its own implementation against it.
+text in JSON), computes quantiles from it, merges sketches and writes the
+binary form back, as the page describes, so a consumer can check its own
+implementation against it:
+
+  a = Sketch.from_field(result_a["sketch"])
+  b = Sketch.from_field(result_b["sketch"])
+  a.merge(b).quantile(0.99)      # the 0.99-quantile of both windows' values
 
 Usage: windrow_decode.py [FILE...]   (stdin without arguments) prints JSON.
 """
@@ -267,6 +272,52 @@ class Sketch:
             raise DecodeError("bytes after the sketch")
         return cls(accuracy, max_buckets, zero, p, n)
 
+    MIN_INDEXABLE = 1e-9
+
+    def add(self, value):
+        """Fold one value in, as the agent does (for tests and for consumers that mix in data)."""
+        m = abs(value)
+        if m < self.MIN_INDEXABLE:
+            self.zero += 1
+            return self
+        store = self.pos if value > 0 else self.neg
+        # The agent's arithmetic: ln m times 1 / ln gamma, ln gamma as log1p(2a / (1 - a)).
+        inv_ln_gamma = 1.0 / math.log1p(2 * self.accuracy / (1 - self.accuracy))
+        i = int(math.ceil(math.log(m) * inv_ln_gamma))
+        store[i] = store.get(i, 0) + 1
+        self._collapse(store)
+        return self
+
+    def _collapse(self, store):
+        """Keep at most max_buckets indices: fold the smallest magnitudes into the lowest kept."""
+        if store:
+            floor_index = max(store) - self.max_buckets + 1
+            low = [i for i in store if i < floor_index]
+            if low:
+                store[floor_index] = store.get(floor_index, 0) + sum(store.pop(i) for i in low)
+
+    def to_bytes(self):
+        """The binary form (version 1), byte for byte what the agent writes for this sketch."""
+        def varint(v):
+            out = bytearray()
+            while v >= 0x80:
+                out.append((v & 0x7F) | 0x80)
+                v >>= 7
+            out.append(v)
+            return bytes(out)
+
+        def store(d):
+            d = {i: c for i, c in d.items() if c}
+            if not d:
+                return varint(0)
+            lo, hi = min(d), max(d)
+            zz = (lo << 1) if lo >= 0 else ((-lo) << 1) - 1
+            return (varint(hi - lo + 1) + varint(zz) +
+                    b"".join(varint(d.get(i, 0)) for i in range(lo, hi + 1)))
+
+        return (b"\x01" + struct.pack("<d", self.accuracy) + varint(self.max_buckets) +
+                varint(self.zero) + store(self.pos) + store(self.neg))
+
     def quantile(self, q):
         """The estimate for the value of rank floor(q * (count - 1))."""
         total = self.count
@@ -296,11 +347,7 @@ class Sketch:
         for mine, theirs in ((self.pos, other.pos), (self.neg, other.neg)):
             for i, c in theirs.items():
                 mine[i] = mine.get(i, 0) + c
-            if mine:
-                floor_index = max(mine) - self.max_buckets + 1
-                low = [i for i in mine if i < floor_index]
-                if low:
-                    mine[floor_index] = mine.get(floor_index, 0) + sum(mine.pop(i) for i in low)
+            self._collapse(mine)
         return self
 
 

@@ -229,7 +229,8 @@ static void test_config_explicit_values_are_stored(void **state)
         ",'qos':0,'client_id':'up-x','status_topic':'','reconnect':{'min_ms':100,'max_ms':100}",
         ",'format':'senml','time_unit':'ms','time_field':'','window':{'size_s':86400,"
         "'late_policy':'revise'},'aggregates':['stddev','count'],"
-        "'filter':{'min':-1.5,'max':-1.5,'deadband':0.25,'dedup':true},'priority':0",
+        "'filter':{'min':-1.5,'max':-1.5,'deadband':0.25,'dedup':true},'priority':0,"
+        "'sketch':{'upstream':true,'accuracy':0.02,'max_buckets':64}",
         ",'backpressure':{'shed_mode':'sample','memory_budget_bytes':65536},"
         "'storage':{'max_bytes':9007199254740992,'on_full':'drop_oldest'}"));
     const struct wr_stream_config *s = &cfg->streams[0];
@@ -253,6 +254,11 @@ static void test_config_explicit_values_are_stored(void **state)
     assert_true(s->filter.deadband == 0.25);
     assert_true(s->filter.dedup);
     assert_int_equal(s->priority, 0);
+    /* The sketch itself upstream, without quantiles. */
+    assert_true(s->sketch.upstream);
+    assert_true(s->sketch.accuracy == 0.02);
+    assert_int_equal(s->sketch.max_buckets, 64);
+    assert_int_equal(s->n_quantiles, 0);
     assert_int_equal(cfg->backpressure.shed_mode, WR_SHED_SAMPLE);
     assert_int_equal(cfg->backpressure.memory_budget_bytes, 65536);
     assert_true(cfg->storage.max_bytes == 9007199254740992ull);
@@ -489,9 +495,8 @@ static void test_config_wrong_type_names_expected_type(void **state)
                  "streams[0].window.size_s: must be a positive integer");
     expect_error(build("", "", ",'filter':{'dedup':1}", ""),
                  "streams[0].filter.dedup: must be a boolean");
-    expect_error(build("", "", ",'sketch':{'upstream':true}", ""),
-                 "streams[0].sketch.upstream: not supported yet: results carry quantile values, "
-                 "not sketches");
+    expect_error(build("", "", ",'sketch':{'upstream':1}", ""),
+                 "streams[0].sketch.upstream: must be a boolean");
     expect_error(build("", "", ",'quantiles':[0.9,0.5]", ""),
                  "streams[0].quantiles[1]: must be greater than the quantile before it (0.9)");
     expect_error(build("", "", ",'quantiles':[1.5]", ""),
