@@ -342,7 +342,8 @@ class Floor:
                 self.proc.wait(5)
 
 
-def bench_stream(size_s=1, lateness_s=1, keys=1000, senml=False, quantiles=None):
+def bench_stream(size_s=1, lateness_s=1, keys=1000, senml=False, quantiles=None,
+                 sketch_upstream=False):
     s = {"name": "bench", "match": "bench/+/v", "key": "{topic[1]}",
          "window": {"size_s": size_s, "allowed_lateness_s": lateness_s},
          "max_keys": keys + 16}
@@ -352,6 +353,8 @@ def bench_stream(size_s=1, lateness_s=1, keys=1000, senml=False, quantiles=None)
         s.update({"format": "json", "value_field": "v", "time_field": "ts", "time_unit": "ms"})
     if quantiles:
         s["quantiles"] = quantiles
+    if sketch_upstream:
+        s["sketch"] = {"upstream": True}
     return s
 
 

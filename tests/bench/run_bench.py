@@ -85,14 +85,16 @@ def run_floor(ctx, qos, rate, keys, records, trace, seconds):
                 "peak_rss_kb": hwm, "seconds": seconds}
 
 
-def windrow_run(ctx, sc, qos, rate, keys, records, seconds, quantiles=None, storage=None):
+def windrow_run(ctx, sc, qos, rate, keys, records, seconds, quantiles=None, storage=None,
+                sketch_upstream=False):
     """One windrow measurement inside scope sc; returns the row and the agent (still running)."""
     local = sc.local(ctx.broker)
     up = lab.tls_upstream(sc.wd, "upstream", ctx.certs)
     sc.add(up.stop)
     coll = sc.collector(up, tls=ctx.certs, client_id="bench-collector")
     cfg = windrow_config(sc.wd, local.port, up.port, ctx.certs,
-                         [bench_stream(1, 1, keys, senml=records > 1, quantiles=quantiles)],
+                         [bench_stream(1, 1, keys, senml=records > 1, quantiles=quantiles,
+                                       sketch_upstream=sketch_upstream)],
                          qos=qos, storage=storage, metrics_file=sc.metrics_path())
     ctx.probe.adjust(cfg, sc.ram())
     agent = start_windrow(sc.wd, cfg)
@@ -129,9 +131,10 @@ def windrow_run(ctx, sc, qos, rate, keys, records, seconds, quantiles=None, stor
     return row, agent
 
 
-def run_windrow(ctx, qos, rate, keys, records, seconds, quantiles=None):
+def run_windrow(ctx, qos, rate, keys, records, seconds, quantiles=None, sketch_upstream=False):
     with Scope() as sc:
-        row, agent = windrow_run(ctx, sc, qos, rate, keys, records, seconds, quantiles)
+        row, agent = windrow_run(ctx, sc, qos, rate, keys, records, seconds, quantiles,
+                                 sketch_upstream=sketch_upstream)
         agent.stop(timeout=20)
         return row
 
@@ -514,35 +517,77 @@ def step_outage(ctx):
 
 # ------------------------------------------------------------------ quantiles, size
 
+QUANTILES = [0.5, 0.9, 0.99]
+# (label, quantiles, sketch.upstream): the same load with the sketch off, with quantile values
+# upstream, and with the sketch itself upstream too.
+QUANTILE_MODES = [("off", None, False), ("on", QUANTILES, False), ("on+sketch", QUANTILES, True)]
+
+
+def quantile_cases(ctx):
+    return [(1, 5000)] if ctx.quick else [(0, 20000), (1, 5000)]
+
+
+def quantile_order(ctx):
+    """Modes in the order they run: ABC CBA ... so drift over the run cancels out in the means."""
+    order = []
+    for rep in range(ctx.quantile_reps):
+        order += QUANTILE_MODES if rep % 2 == 0 else list(reversed(QUANTILE_MODES))
+    return order
+
+
 def step_quantiles(ctx):
-    q = [0.5, 0.9, 0.99]
+    """CPU per event with quantiles off and on, the same load in the same run, interleaved."""
+    modes = QUANTILE_MODES
     with Scope() as sc:
-        cfg = windrow_config(sc.wd, 1883, 1884, ctx.certs, [bench_stream(1, 1, 1000, quantiles=q)])
+        cfg = windrow_config(sc.wd, 1883, 1884, ctx.certs,
+                             [bench_stream(1, 1, 1000, quantiles=QUANTILES, sketch_upstream=True)])
         ok, msg = check_config(ctx.paths, sc.wd, cfg)
-    if not ok:
-        log("quantiles: skipped, this build does not take \"quantiles\" in a stream (%s)" %
-            " ".join(msg.split()) if msg else "no message")
-        return
+        if not ok:
+            cfg = windrow_config(sc.wd, 1883, 1884, ctx.certs,
+                                 [bench_stream(1, 1, 1000, quantiles=QUANTILES)])
+            ok, msg2 = check_config(ctx.paths, sc.wd, cfg)
+            if not ok:
+                log("quantiles: skipped, this build does not take \"quantiles\" in a stream (%s)" %
+                    " ".join(msg2.split()) if msg2 else "no message")
+                return
+            log("quantiles: this build refuses sketch.upstream (%s); measuring without it" %
+                " ".join(msg.split()) if msg else "no message")
+            modes = [m for m in QUANTILE_MODES if not m[2]]
     rows = []
-    for qos, rate in ((0, 20000), (1, 5000)):
-        for quant in (None, q):
-            r = ctx.attempt("quantiles %s QoS %d %s ev/s" % ("on" if quant else "off", qos,
-                                                                rate_label(rate)),
-                            lambda: run_windrow(ctx, qos, rate, 1000, 1, ctx.seconds, quant))
+    for qos, rate in quantile_cases(ctx):
+        for label, quant, sketch in (m for m in quantile_order(ctx) if m in modes):
+            r = ctx.attempt("quantiles %s QoS %d %s ev/s" % (label, qos, rate_label(rate)),
+                            lambda: run_windrow(ctx, qos, rate, 1000, 1, ctx.seconds, quant,
+                                                sketch_upstream=sketch))
             if r:
                 r["quantiles"] = bool(quant)
+                r["mode"] = label
                 rows.append(r)
-    for qos in (0, 1):
-        off = [r for r in rows if r["qos"] == qos and not r["quantiles"]]
-        on = [r for r in rows if r["qos"] == qos and r["quantiles"]]
-        if off and on:
-            log("quantiles %s at QoS %d %.0f ev/s, 1,000 keys: %.2f µs/event on, %.2f off "
-                "(%+.2f µs); windows exact %d/%d on, %d/%d off" % (
-                    q, qos, on[0]["offered"], on[0]["cpu_us_per_event"],
-                    off[0]["cpu_us_per_event"],
-                    on[0]["cpu_us_per_event"] - off[0]["cpu_us_per_event"], on[0]["exact"],
-                    on[0]["windows"], off[0]["exact"], off[0]["windows"]))
-    ctx.results["quantiles"] = rows
+    summary = []
+    for qos, rate in quantile_cases(ctx):
+        by_mode = {}
+        for label, _, _ in modes:
+            runs = [r for r in rows if r["qos"] == qos and r["mode"] == label]
+            if runs:
+                by_mode[label] = runs
+        if "off" not in by_mode:
+            continue
+        off = sum(r["cpu_us_per_event"] for r in by_mode["off"]) / len(by_mode["off"])
+        parts = []
+        for label, runs in by_mode.items():
+            cpu = [r["cpu_us_per_event"] for r in runs]
+            mean = sum(cpu) / len(cpu)
+            exact = sum(r["exact"] for r in runs)
+            windows = sum(r["windows"] for r in runs)
+            summary.append({"qos": qos, "target": rate, "mode": label, "runs": len(runs),
+                            "cpu_us_per_event": mean, "min": min(cpu), "max": max(cpu),
+                            "delta_us": mean - off, "exact": exact, "windows": windows})
+            parts.append("%s %.2f µs/event (%s%d run%s, %.2f..%.2f), windows exact %d/%d" % (
+                label, mean, "" if label == "off" else "%+.2f vs off, " % (mean - off),
+                len(runs), "" if len(runs) == 1 else "s", min(cpu), max(cpu), exact, windows))
+        log("quantiles %s at QoS %d %s ev/s, 1,000 keys, 1 s windows: %s" % (
+            QUANTILES, qos, rate_label(rate), "; ".join(parts)))
+    ctx.results["quantiles"] = {"rows": rows, "summary": summary}
 
 
 def step_size(ctx):
@@ -606,7 +651,8 @@ def estimate_s(ctx, steps):
              "wear": 27 if ctx.quick else 3 * (ctx.wear_seconds + 12),
              "restore": 2 if ctx.quick else 15, "sigkill": 6 + 2.5 * ctx.kills + 8,
              "outage": 8 if ctx.quick else ctx.outage_seconds + 25,
-             "quantiles": 4 * (ctx.seconds + 4), "size": 0}
+             "quantiles": len(quantile_cases(ctx)) * len(quantile_order(ctx)) * (ctx.seconds + 4),
+             "size": 0}
     return t + sum(fixed.get(s, 0) for s in steps)
 
 
@@ -618,6 +664,7 @@ class Context:
         self.wear_seconds = args.wear_seconds
         self.outage_seconds = args.outage_seconds
         self.kills = args.kills or (2 if args.quick else 10)
+        self.quantile_reps = args.quantile_reps or (1 if args.quick else 2)
         self.broker = args.broker
         self.matrix = []
         self.results = {}
@@ -654,6 +701,9 @@ def main():
                     help="measurement window of each wear case (default 30)")
     ap.add_argument("--outage-seconds", type=int, default=30, help="uplink outage (default 30)")
     ap.add_argument("--kills", type=int, help="SIGKILLs in the sigkill step (default 10, quick 2)")
+    ap.add_argument("--quantile-reps", type=int,
+                    help="rounds of the quantiles step, each mode once per round in alternating "
+                         "order (default 2, quick 1)")
     ap.add_argument("--rates", help="comma-separated offered rates: only the matrix cases at "
                     "these rates (e.g. 150000,40000)")
     ap.add_argument("--only", help="comma-separated steps: " + ",".join(ALL_STEPS))
