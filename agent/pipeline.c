@@ -540,7 +540,8 @@ void wr_pipeline_shutdown(struct wr_pipeline *p, uint32_t flush_ms)
     now = wr_pipeline__now(p);
     advance(p, &now);
     checkpoints = wr_metrics_counter(p->metrics, WR_C_CHECKPOINTS);
-    wr_pipeline__checkpoint(p);
+    /* Every field of every window: a reload restores from this, and may change the aggregates. */
+    wr_pipeline__checkpoint_all_fields(p);
     deadline = wr_pipeline__mono_ms(p) + flush_ms;
     while (p->uplink_running && !outbox_empty(p) && uplink_connected(p) &&
            wr_pipeline__mono_ms(p) < deadline) {
@@ -688,6 +689,7 @@ static int open_store(struct wr_pipeline *p)
     so.dir = p->cfg->agent.state_dir;
     so.stream_names = p->stream_names;
     so.n_streams = p->cfg->n_streams;
+    so.stream_aggregates = p->stream_aggs;
     so.max_bytes = p->cfg->storage.max_bytes;
     so.on_full = p->cfg->storage.on_full;
     for (size_t s = 0; s < p->cfg->n_streams; s++) {
@@ -880,6 +882,7 @@ void wr_pipeline_destroy(struct wr_pipeline *p)
     wr_outbox_destroy(p->outbox);
     wr_store_close(p->store);
     wr_window_destroy(p->window);
+    wr_pipeline__ckpt_free(p);
     wr_pipeline__crash_close(p);
     plat_queue_destroy(p->events);
     plat_queue_destroy(p->notices);

@@ -7,6 +7,7 @@
  *   pipeline_ingest.c  what runs on Paho's callback thread: routing, decoding,
  *                      backpressure, shedding, filters, the queue
  *   pipeline_state.c   checkpoints to the store and restore at start
+ *   pipeline_checkpoint.c  what a checkpoint writes of the windows: a set per period
  */
 
 #include <stdatomic.h>
@@ -37,6 +38,19 @@
 #define EVENTS_PER_POP 256u
 #define COALESCE_MS 2u
 #define RESULTS_PER_FLUSH 1024u
+
+/* A period (stream, window start) whose windows this pipeline has written to the store. */
+struct wr_pipeline_ckpt_period {
+    uint16_t stream;
+    int64_t start_ms;
+    uint64_t added_since_replace; /* records written by adding sets since it was replaced */
+};
+
+/* The periods written, sorted by (stream, start) (pipeline_checkpoint.c). */
+struct wr_pipeline_ckpt {
+    struct wr_pipeline_ckpt_period *periods;
+    size_t n;
+};
 
 /* The pipeline as the receiver of its source's messages and its uplink's reports. */
 struct wr_ingest_sink {
@@ -114,6 +128,7 @@ struct wr_pipeline {
     uint32_t test_delay_us;      /* test-only: extra processing time per event */
     const char *test_stall_file; /* test-only: the loop stands still while it exists */
     struct wr_pipeline_crash crash;
+    struct wr_pipeline_ckpt ckpt;
 };
 
 /** Both clocks (the injected ones), read once. */
@@ -170,5 +185,20 @@ uint64_t wr_pipeline__crash_next_due(const struct wr_pipeline *p);
 void wr_pipeline__journal_append(struct wr_pipeline *p, size_t n);
 /** Unmap the journal (its file stays). */
 void wr_pipeline__crash_close(struct wr_pipeline *p);
+
+/*
+ * Inside an open store checkpoint: write the window sets (pipeline_checkpoint.c)
+ * and mark the windows clean. all_fields keeps every aggregate field (the
+ * last checkpoint before a reload, which may change the aggregates) and
+ * replaces every period. *next receives the tracked periods to keep if the
+ * checkpoint commits: pass it to wr_pipeline__ckpt_commit either way.
+ */
+int wr_pipeline__write_windows(struct wr_pipeline *p, bool all_fields,
+                               struct wr_pipeline_ckpt *next);
+void wr_pipeline__ckpt_commit(struct wr_pipeline *p, struct wr_pipeline_ckpt *next, bool committed);
+void wr_pipeline__ckpt_free(struct wr_pipeline *p);
+
+/** A checkpoint that keeps every aggregate field of every window: before a reload or stop. */
+void wr_pipeline__checkpoint_all_fields(struct wr_pipeline *p);
 
 #endif /* WR_PIPELINE_INTERNAL_H */

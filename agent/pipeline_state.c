@@ -5,18 +5,13 @@
 #include "pipeline_internal.h"
 
 #include "plat_io.h"
+#include <string.h>
+
 #include "plat_log.h"
 #include "plat_time.h"
 #include "wr_error.h"
 
 #define MOD "pipeline"
-
-static int put_window(void *ctx, const struct wr_window_state *st)
-{
-    struct wr_pipeline *p = ctx;
-
-    return wr_store_put_window(p->store, st);
-}
 
 /*
  * The bytes written so far, to bracket one checkpoint: the kernel's count
@@ -49,10 +44,11 @@ static void count_checkpoint_bytes(struct wr_pipeline *p, uint64_t written_befor
                        ss.checkpoint_logical_bytes - logical_before);
 }
 
-void wr_pipeline__checkpoint(struct wr_pipeline *p)
+static void checkpoint(struct wr_pipeline *p, bool all_fields)
 {
     uint64_t start = plat_time_mono_ms();
     struct wr_store_stats before;
+    struct wr_pipeline_ckpt next;
     uint64_t written_before;
     struct wr_now now;
     int rc;
@@ -65,9 +61,10 @@ void wr_pipeline__checkpoint(struct wr_pipeline *p)
      * a window's checkpointed state, so it must reach the outbox before. */
     now = wr_pipeline__now(p);
     wr_pipeline__emit_due(p, &now);
+    memset(&next, 0, sizeof(next));
     rc = wr_store_checkpoint_begin(p->store);
     if (rc == WR_OK)
-        rc = wr_window_checkpoint(p->window, put_window, p);
+        rc = wr_pipeline__write_windows(p, all_fields, &next);
     for (uint16_t s = 0; rc == WR_OK && s < p->cfg->n_streams; s++) {
         int64_t clock_ms = INT64_MIN;
         int64_t floor_ms = INT64_MIN;
@@ -89,6 +86,7 @@ void wr_pipeline__checkpoint(struct wr_pipeline *p)
     if (rc == WR_OK)
         rc = wr_store_checkpoint_commit(p->store);
     wr_outbox_checkpoint_end(p->outbox, rc == WR_OK);
+    wr_pipeline__ckpt_commit(p, &next, rc == WR_OK);
     if (rc != WR_OK) {
         static struct plat_log_limiter lim;
 
@@ -103,6 +101,16 @@ void wr_pipeline__checkpoint(struct wr_pipeline *p)
     count_checkpoint_bytes(p, written_before, before.checkpoint_logical_bytes);
     wr_metrics_add(p->metrics, WR_C_CHECKPOINTS, 1);
     wr_metrics_set(p->metrics, WR_G_CHECKPOINT_DURATION_MS, plat_time_mono_ms() - start);
+}
+
+void wr_pipeline__checkpoint(struct wr_pipeline *p)
+{
+    checkpoint(p, false);
+}
+
+void wr_pipeline__checkpoint_all_fields(struct wr_pipeline *p)
+{
+    checkpoint(p, true);
 }
 
 static int restore_window(void *ctx, const struct wr_window_state *st)

@@ -205,30 +205,6 @@ int wr_store__result_blob(struct wr_store *st, const struct wr_result *r,
     return WR_OK;
 }
 
-int wr_store__state_blob(const struct wr_agg *agg, unsigned char **out, size_t *len)
-{
-    size_t sk = agg->sketch != NULL ? wr_sketch_serialized_size(agg->sketch) : 0;
-    size_t n = WR_STORE__AGG_BLOB_BYTES + (agg->sketch != NULL ? 5 + sk : 0);
-    unsigned char *b = plat_malloc(n);
-    size_t got = 0;
-
-    if (b == NULL)
-        return WR_E_NOMEM;
-    wr_store__agg_encode(agg, b);
-    if (agg->sketch != NULL) {
-        b[WR_STORE__AGG_BLOB_BYTES] = SECTION_SKETCH;
-        for (int i = 0; i < 4; i++)
-            b[WR_STORE__AGG_BLOB_BYTES + 1 + i] = (unsigned char)(sk >> (8 * i));
-        if (wr_sketch_serialize(agg->sketch, b + WR_STORE__AGG_BLOB_BYTES + 5, sk, &got) != WR_OK) {
-            plat_free(b);
-            return WR_E_INVAL;
-        }
-    }
-    *out = b;
-    *len = n;
-    return WR_OK;
-}
-
 /*
  * The sections after the fixed part. q/nq, sketch and raw may be NULL: that
  * section is then checked for length only. sketch gets the section decoded
@@ -398,6 +374,8 @@ void wr_store__rollback(struct wr_store *st)
 {
     int rc;
 
+    /* Periods noted or forgotten inside the transaction are read again from the file. */
+    st->periods_stale = true;
     /* SQLite rolls the whole transaction back by itself after some errors (e.g. SQLITE_FULL). */
     if (st->db == NULL || sqlite3_get_autocommit(st->db))
         return;
@@ -543,48 +521,6 @@ static int checkpoint_write(struct wr_store *st, sqlite3_stmt *stmt, uint64_t lo
     return wr_store__finish(st, rc);
 }
 
-int wr_store_put_window(struct wr_store *st, const struct wr_window_state *state)
-{
-    unsigned char *blob = NULL;
-    size_t blob_len = 0;
-    sqlite3_stmt *stmt;
-    int rc;
-    const char *nul;
-    int flags = 0;
-
-    if (st == NULL || state == NULL)
-        return WR_E_INVAL;
-    if (st->txn != WR_STORE__TXN_OPEN)
-        return WR_E_STATE;
-    nul = memchr(state->key, '\0', sizeof(state->key));
-    if (state->stream >= st->n_cfg || nul == NULL)
-        return WR_E_INVAL;
-    if (state->closed)
-        flags |= FLAG_CLOSED;
-    if (state->processing_time)
-        flags |= FLAG_PROCESSING_TIME;
-    rc = wr_store__state_blob(&state->agg, &blob, &blob_len);
-    if (rc != WR_OK)
-        return rc;
-    stmt = st->stmt[STMT_WIN_PUT];
-    sqlite3_bind_int64(stmt, 1, st->cfg_db_id[state->stream]);
-    sqlite3_bind_blob(stmt, 2, state->key, (int)(nul - state->key), SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 3, state->start_ms);
-    sqlite3_bind_int64(stmt, 4, (sqlite3_int64)state->revision);
-    sqlite3_bind_int(stmt, 5, flags);
-    sqlite3_bind_blob(stmt, 6, blob, (int)blob_len, SQLITE_STATIC);
-    rc = checkpoint_write(st, stmt,
-                          WR_STORE__WINDOW_ROW_LOGICAL_FIXED + (uint64_t)(nul - state->key) + blob_len,
-                          "writing a window checkpoint");
-    plat_free(blob);
-    return rc;
-}
-
-int wr_store_visit_window(void *store, const struct wr_window_state *state)
-{
-    return wr_store_put_window(store, state);
-}
-
 /* A checkpoint statement taking (stream id, one integer): clocks and retention deletes. */
 static int stream_value_write(struct wr_store *st, uint16_t stream, int stmt_index, int64_t value,
                               uint64_t logical, const char *what)
@@ -611,8 +547,16 @@ int wr_store_put_stream_clock(struct wr_store *st, uint16_t stream, int64_t max_
 
 int wr_store_delete_windows_before(struct wr_store *st, uint16_t stream, int64_t floor_ms)
 {
-    return stream_value_write(st, stream, STMT_WIN_DELETE_BEFORE, floor_ms, 0,
-                              "deleting old window checkpoints");
+    int rc = stream_value_write(st, stream, STMT_SET_DELETE_BEFORE, floor_ms, 0,
+                                "deleting old window sets");
+
+    /* Version 2 rows, until none is left. */
+    if (rc == WR_OK)
+        rc = stream_value_write(st, stream, STMT_WIN_DELETE_BEFORE, floor_ms, 0,
+                                "deleting old window checkpoints");
+    if (rc == WR_OK)
+        wr_store__periods_note_delete_before(st, st->cfg_db_id[stream], floor_ms);
+    return rc;
 }
 
 int wr_store_checkpoint_commit(struct wr_store *st)
@@ -699,6 +643,9 @@ int wr_store_load_windows(struct wr_store *st, wr_window_visit_fn visit, void *c
     if (rc == WR_OK && src != SQLITE_DONE)
         rc = wr_store__fail(st, src, "reading window checkpoints");
     sqlite3_reset(stmt);
+    /* Sets after the version 2 rows: they are newer, and a later record wins. */
+    if (rc == WR_OK)
+        rc = wr_store__load_sets(st, visit, ctx, &n_skipped);
     if (n_skipped > 0)
         PLAT_WARN(MOD,
                   "%s: %zu window checkpoints skipped (stream no longer configured or "

@@ -39,10 +39,12 @@
  *     emitted again. The loss stays "events since the last checkpoint", the
  *     bound the docs promise, for one fsync per checkpoint interval.
  *
- * Wear. Writes are batched: one transaction per checkpoint (only windows
- * that changed), one per batch of results, one per batch of acknowledged
- * ids. page_size 4096, temp_store MEMORY, locking_mode EXCLUSIVE (no -shm
- * file; a second process cannot open the same state directory).
+ * Wear. Writes are batched: one transaction per checkpoint (window sets of
+ * the periods that changed: compact records in full overflow pages), one
+ * per batch of results, one per batch of acknowledged ids. page_size 4096,
+ * temp_store MEMORY, secure_delete FAST (no zeroed free pages), locking_mode
+ * EXCLUSIVE (no -shm file; a second process cannot open the same state
+ * directory).
  *
  * Errors. SQLite and OS failures are mapped once, here, and the original
  * message is logged once with context (rate limited while it repeats):
@@ -85,6 +87,8 @@ struct wr_store_options {
     const char *file_name;           /* NULL = WR_STORE_FILE_NAME */
     const char *const *stream_names; /* index i = config stream i; unique, non-empty */
     size_t n_streams;                /* >= 1, <= WR_CFG_MAX_STREAMS */
+    /* WR_AGG_* mask by config stream: the aggregate state its checkpoints keep. NULL = all. */
+    const unsigned *stream_aggregates;
     uint64_t max_bytes;              /* budget for database + WAL; 0 = none */
     enum wr_on_full on_full;         /* what wr_store_enforce_budget may do */
     uint32_t rollup_factor;          /* coarser window = size * factor; 0 = default 10 */
@@ -143,11 +147,55 @@ void wr_store_close(struct wr_store *st);
  */
 int wr_store_checkpoint_begin(struct wr_store *st);
 
+/*
+ * Windows are stored by period, (stream, window start), in window sets: one
+ * row per period and checkpoint holding the compact records of the windows
+ * it wrote (docs/storage.md, "Compact checkpoints"). A record keeps only the
+ * aggregate state the stream's aggregates need (wr_store_options.
+ * stream_aggregates; quantiles: the sketch, min and max), unless all_fields
+ * asks for every field (the last checkpoint before a reload, which may
+ * change the aggregates). A set either replaces every earlier set of its
+ * period (it holds every window the period has) or adds to them; at restore
+ * a later record of a window wins over an earlier one.
+ */
+
 /**
- * Write (insert or replace) one window's state, identified by (stream name,
- * key, start_ms). Borrows state. Returns WR_OK, WR_E_INVAL (NULL, stream
- * index not configured), WR_E_STATE (no checkpoint open, or an earlier call
- * in it failed), or a storage error. After an error the caller must call
+ * Bytes of state's compact record; 0 for an invalid state (NULL, stream
+ * not configured, key without NUL). Borrows state.
+ */
+size_t wr_store_window_record_size(const struct wr_store *st, const struct wr_window_state *state,
+                                   bool all_fields);
+
+/**
+ * Encode state's compact record into out (cap bytes). Returns the bytes
+ * written (wr_store_window_record_size), or 0 for an invalid state, a cap
+ * too small, or a sketch that fails to serialize.
+ */
+size_t wr_store_window_record_encode(const struct wr_store *st, const struct wr_window_state *state,
+                                     bool all_fields, unsigned char *out, size_t cap);
+
+/**
+ * Inside an open checkpoint: write one window set for the period (stream,
+ * start_ms): n records, len bytes from wr_store_window_record_encode, all of
+ * that stream and start. replace: delete every earlier set (and version 2
+ * row) of the period first, the set being all the period has; with n == 0
+ * that empties the period. logical_bytes: how many of the bytes are state
+ * that changed (the statistics' checkpoint_logical_bytes). Borrows records.
+ * Returns WR_OK, WR_E_INVAL (NULL records with len > 0, n > 0 with len 0,
+ * stream not configured), WR_E_STATE (no checkpoint open, or an earlier call
+ * in it failed), WR_E_NOMEM, or a storage error. After an error the caller
+ * must call wr_store_checkpoint_rollback.
+ */
+int wr_store_put_window_set(struct wr_store *st, uint16_t stream, int64_t start_ms, bool replace,
+                            const unsigned char *records, size_t len, uint32_t n,
+                            uint64_t logical_bytes);
+
+/**
+ * Write one window's state as a set of its own that adds to its period (a
+ * later record wins at restore). Borrows state. Returns WR_OK, WR_E_INVAL
+ * (NULL, stream index not configured, key without NUL), WR_E_STATE (no
+ * checkpoint open, or an earlier call in it failed), WR_E_NOMEM, or a
+ * storage error. After an error the caller must call
  * wr_store_checkpoint_rollback.
  */
 int wr_store_put_window(struct wr_store *st, const struct wr_window_state *state);
@@ -177,9 +225,14 @@ void wr_store_checkpoint_rollback(struct wr_store *st);
 
 /**
  * Visit every stored window of a configured stream, with state->stream set
- * to the stream's CURRENT index. Rows of streams no longer configured, and
- * rows whose stored aggregate cannot be decoded, are skipped and counted in
- * *skipped (may be NULL). A visit returning anything but WR_OK stops the
+ * to the stream's CURRENT index: version 2 rows first, then the records of
+ * every window set, oldest set first. A window may be visited more than
+ * once; the later visit is its newer state (wr_window_restore keeps it, and
+ * a closed one of a stream that does not revise removes the window).
+ * Fields a record does not keep come as a fresh aggregate has them (the
+ * stream's aggregates were changed since it was written). Rows of streams
+ * no longer configured, and records that cannot be decoded, are skipped and
+ * counted in *skipped (may be NULL). A visit returning anything but WR_OK stops the
  * walk and its code is returned. Returns WR_OK, WR_E_INVAL (NULL st or
  * visit), or a storage error.
  */

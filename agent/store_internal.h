@@ -27,8 +27,8 @@ enum wr_store__stmt {
     STMT_PAGE_COUNT,
     STMT_FREELIST_COUNT,
     STMT_INCREMENTAL_VACUUM,
-    STMT_WIN_PUT,
     STMT_WIN_DELETE_BEFORE,
+    STMT_WIN_DELETE_PERIOD,
     STMT_WIN_LOAD,
     STMT_CLOCK_PUT,
     STMT_CLOCK_LOAD,
@@ -44,7 +44,11 @@ enum wr_store__stmt {
     STMT_OB_MIN_SIZE,
     STMT_OB_DROP_SCAN,
     STMT_OB_DELETE_RANGE,
-    STMT_WIN_MARK_CLOSED,
+    STMT_SET_PUT,
+    STMT_SET_DELETE_PERIOD,
+    STMT_SET_DELETE_BEFORE,
+    STMT_SET_LOAD,
+    STMT_PERIODS_LOAD,
     STMT_SYNC_FULL,
     STMT_SYNC_NORMAL,
     STMT_COUNT_
@@ -61,6 +65,12 @@ struct wr_store__stream {
     int64_t db_id;
     int index; /* config index, or -1 when the stream is no longer configured */
     char name[WR_STORE_NAME_MAX];
+};
+
+/* A period (stream, window start) that has window sets or version 2 rows in the file. */
+struct wr_store__period {
+    int64_t db_id;
+    int64_t start_ms;
 };
 
 /* Counter changes of an open transaction: applied at commit, dropped at rollback. */
@@ -85,6 +95,16 @@ struct wr_store {
     uint32_t rollup_factor;
     uint32_t sync_every_commits;
     uint32_t wal_max_pages;
+
+    /* Per config stream: its WR_AGG_* mask (what its checkpoint records keep); NULL = all. */
+    unsigned *cfg_aggs;
+    uint64_t next_set_seq; /* seq of the next window set: above every one in the file */
+    /* Periods with stored windows, sorted, so that only results whose window may have a
+     * record get a closed mark. Reloaded from the file after a rollback (periods_stale). */
+    struct wr_store__period *periods;
+    size_t n_periods;
+    size_t cap_periods;
+    bool periods_stale;
 
     /* Stream map: config index -> database id, and every known name. */
     int64_t *cfg_db_id;
@@ -182,6 +202,7 @@ static inline int64_t wr_store__floor_div(int64_t a, int64_t b)
  */
 #define WR_STORE__WINDOW_ROW_LOGICAL_FIXED 15u /* stream 2, start 8, revision 4, flags 1 */
 #define WR_STORE__CLOCK_ROW_LOGICAL 10u        /* stream 2, clock 8 */
+#define WR_STORE__SET_ROW_LOGICAL 10u          /* a window set: stream 2, start 8 */
 #define WR_STORE__RESULT_ROW_LOGICAL_FIXED 18u /* stream 2, start 8, size 4, revision 4 */
 
 /*
@@ -226,13 +247,52 @@ int wr_store__result_blob(struct wr_store *st, const struct wr_result *r,
  * r->sketch/sketch_len: a view into blob (not decoded), NULL/0 without one.
  */
 int wr_store__result_blob_decode(const void *blob, int len, struct wr_result *r);
-/**
- * A window state's blob: the aggregate and, if agg->sketch, the sketch. *out
- * is plat_malloc'd (caller frees). WR_OK or WR_E_NOMEM.
- */
-int wr_store__state_blob(const struct wr_agg *agg, unsigned char **out, size_t *len);
-/** Decode a state's blob; agg->sketch is a new sketch (caller destroys) or NULL. */
+/** Decode a version 2 window row's blob; agg->sketch is a new sketch (caller destroys) or NULL. */
 int wr_store__state_blob_decode(const void *blob, int len, struct wr_agg *agg);
+
+/* Window sets (store_window.c). */
+/** The REC_* fields a stream with these WR_AGG_* aggregates (and a sketch or not) keeps. */
+unsigned wr_store__fields_for(unsigned aggregates, bool sketch);
+/* A record's sketch: a sketch to serialize, or bytes already serialized (a result's). */
+struct wr_store__sketch_src {
+    const struct wr_sketch *sketch;
+    const uint8_t *raw;
+    size_t raw_len;
+};
+size_t wr_store__record_size(const char *key, size_t key_len, int64_t start_ms, uint32_t revision,
+                             const struct wr_agg *agg, const struct wr_store__sketch_src *sk,
+                             unsigned fields);
+/** Encode one record; 0 when it does not fit cap (or the key is too long, or the sketch fails). */
+size_t wr_store__record_encode(const char *key, size_t key_len, int64_t start_ms,
+                               uint32_t revision, unsigned flags, const struct wr_agg *agg,
+                               const struct wr_store__sketch_src *sk, unsigned fields,
+                               unsigned char *out, size_t cap);
+/** The record that marks a result's window closed (its aggregate and sketch bytes). */
+size_t wr_store__closed_record_size(const struct wr_store *st, const struct wr_result *r,
+                                    size_t key_len);
+size_t wr_store__closed_record_encode(const struct wr_store *st, const struct wr_result *r,
+                                      size_t key_len, unsigned char *out, size_t cap);
+/**
+ * Insert one set of n records for a period (n == 0: none), after deleting
+ * every earlier set and version 2 row of the period when replace. Adds the
+ * rows changed to *rows_changed. Runs inside the caller's transaction.
+ */
+int wr_store__insert_set(struct wr_store *st, int64_t stream_db_id, int64_t start_ms, bool replace,
+                         const unsigned char *records, size_t len, uint32_t n,
+                         uint64_t *rows_changed);
+/** Does the period have stored windows (so far as known: after a rollback it is read again)? */
+bool wr_store__period_stored(struct wr_store *st, int64_t db_id, int64_t start_ms);
+/** Read the periods with stored windows from the file. WR_OK, WR_E_NOMEM or a storage error. */
+int wr_store__periods_load(struct wr_store *st);
+/** Free the period list. */
+void wr_store__periods_free(struct wr_store *st);
+/** A set of n records was written for the period (replace: earlier ones deleted). */
+void wr_store__periods_note_set(struct wr_store *st, int64_t db_id, int64_t start_ms, bool replace,
+                                uint32_t n);
+/** The stream's windows before floor_ms were deleted. */
+void wr_store__periods_note_delete_before(struct wr_store *st, int64_t db_id, int64_t floor_ms);
+/** Visit every record of every set, oldest set first; undecodable ones counted in *skipped. */
+int wr_store__load_sets(struct wr_store *st, wr_window_visit_fn visit, void *ctx, size_t *skipped);
 
 /* Schema (store_schema.c). */
 extern const char *const wr_store__stmt_sql[STMT_COUNT_];

@@ -227,12 +227,18 @@ static int init_counters(struct wr_store *st)
 {
     sqlite3_stmt *stmt = NULL;
     int64_t page_size = 0;
+    int64_t max_seq = 0;
     int rc;
 
     rc = single_int(st, "PRAGMA page_size", &page_size, "reading the page size");
     if (rc != WR_OK)
         return rc;
     st->page_size = page_size > 0 ? (uint64_t)page_size : PAGE_SIZE_BYTES;
+    rc = single_int(st, "SELECT coalesce(max(seq), 0) FROM window_sets", &max_seq,
+                    "reading the window sets");
+    if (rc != WR_OK)
+        return rc;
+    st->next_set_seq = (uint64_t)(max_seq > 0 ? max_seq : 0) + 1;
     /* Once per open; afterwards every change to the outbox keeps the counters. */
     rc =
         prepare_once(st, "SELECT count(*), coalesce(sum(" WR_STORE__ROW_VAR_SQL "), 0) FROM outbox",
@@ -272,6 +278,7 @@ static void disconnect(struct wr_store *st)
     }
     plat_free(st->cfg_db_id);
     st->cfg_db_id = NULL;
+    wr_store__periods_free(st);
     plat_free(st->cfg_sealed_before_ms);
     st->cfg_sealed_before_ms = NULL;
     plat_free(st->streams);
@@ -333,7 +340,10 @@ static int connect(struct wr_store *st, uint32_t *found_version)
         rc = exec_sql(st,
                       "PRAGMA synchronous = NORMAL;"
                       "PRAGMA temp_store = MEMORY;"
-                      "PRAGMA cell_size_check = ON;",
+                      "PRAGMA cell_size_check = ON;"
+                      /* Debian builds SQLite with SECURE_DELETE: every freed page would be
+                       * written again as zeros. FAST zeroes only what is written anyway. */
+                      "PRAGMA secure_delete = FAST;",
                       "configuring the database");
     if (rc == WR_OK) {
         sqlite3_wal_hook(st->db, wal_hook, st);
@@ -349,6 +359,8 @@ static int connect(struct wr_store *st, uint32_t *found_version)
         rc = load_stream_map(st);
     if (rc == WR_OK)
         rc = init_counters(st);
+    if (rc == WR_OK)
+        rc = wr_store__periods_load(st);
     if (rc != WR_OK)
         disconnect(st);
     return rc;
@@ -548,6 +560,14 @@ int wr_store_open(struct wr_store_options *opts, struct wr_store **out)
     }
     for (size_t i = 0; i < opts->n_streams; i++)
         snprintf(st->cfg_names[i], sizeof(st->cfg_names[i]), "%s", opts->stream_names[i]);
+    if (opts->stream_aggregates != NULL) {
+        st->cfg_aggs = plat_calloc(opts->n_streams, sizeof(*st->cfg_aggs));
+        if (st->cfg_aggs == NULL) {
+            rc = WR_E_NOMEM;
+            goto fail;
+        }
+        memcpy(st->cfg_aggs, opts->stream_aggregates, opts->n_streams * sizeof(*st->cfg_aggs));
+    }
     st->n_cfg = opts->n_streams;
     st->cfg_q = plat_calloc(opts->n_streams, sizeof(*st->cfg_q));
     st->cfg_nq = plat_calloc(opts->n_streams, sizeof(*st->cfg_nq));
@@ -598,5 +618,6 @@ void wr_store_close(struct wr_store *st)
     plat_free(st->cfg_nq);
     plat_free(st->blob_buf);
     plat_free(st->read_bytes);
+    plat_free(st->cfg_aggs);
     plat_free(st);
 }

@@ -17,31 +17,78 @@ static sqlite3_int64 clamp_id(uint64_t id)
     return id > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)id;
 }
 
-static int mark_window_closed(struct wr_store *st, const struct wr_result *r,
-                              const unsigned char *blob, size_t blob_len, size_t key_len)
-{
-    sqlite3_stmt *stmt = st->stmt[STMT_WIN_MARK_CLOSED];
-    int src;
-    int rc = WR_OK;
-
-    sqlite3_bind_int64(stmt, 1, st->cfg_db_id[r->stream]);
-    sqlite3_bind_blob(stmt, 2, r->key, (int)key_len, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 3, r->start_ms);
-    sqlite3_bind_int64(stmt, 4, (sqlite3_int64)r->revision);
-    sqlite3_bind_blob(stmt, 5, blob, (int)blob_len, SQLITE_STATIC);
-    src = sqlite3_step(stmt);
-    if (src != SQLITE_DONE)
-        rc = wr_store__fail(st, src, "marking an emitted window closed");
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
-    return rc;
-}
-
 /* results[i], or *ptrs[i] when the caller passed pointers. */
 static const struct wr_result *nth(const struct wr_result *results,
                                    const struct wr_result *const *ptrs, size_t i)
 {
     return ptrs != NULL ? ptrs[i] : &results[i];
+}
+
+#define MARKS_PER_SET 256u
+
+/*
+ * A result in the outbox and its window marked closed commit together, so a
+ * restart never re-opens (and re-emits) a window whose result is kept: a
+ * closed record of each result's window, one window set per run of results
+ * of the same period (results come in window order), at most MARKS_PER_SET
+ * records each. The closed record replaces an open one at restore. Periods
+ * without stored windows need none (the window was never checkpointed), so
+ * an outage writes marks only for the windows open at a checkpoint.
+ */
+static int mark_closed(struct wr_store *st, const struct wr_result *results,
+                       const struct wr_result *const *ptrs, size_t n, bool joined,
+                       struct wr_store__delta *delta)
+{
+    size_t cap = 0;
+    unsigned char *buf;
+    size_t i = 0;
+    int rc = WR_OK;
+
+    for (size_t k = 0; k < n; k++) {
+        const struct wr_result *r = nth(results, ptrs, k);
+
+        cap += wr_store__closed_record_size(st, r, strlen(r->key));
+    }
+    if (cap == 0)
+        return WR_OK;
+    buf = plat_malloc(cap);
+    if (buf == NULL)
+        return WR_E_NOMEM;
+    while (i < n && rc == WR_OK) {
+        const struct wr_result *first = nth(results, ptrs, i);
+        size_t len = 0;
+        uint32_t count = 0;
+
+        /* A window of a period without stored windows has no record to close. */
+        if (!wr_store__period_stored(st, st->cfg_db_id[first->stream], first->start_ms)) {
+            while (i < n && nth(results, ptrs, i)->stream == first->stream &&
+                   nth(results, ptrs, i)->start_ms == first->start_ms)
+                i++;
+            continue;
+        }
+        while (i < n && count < MARKS_PER_SET) {
+            const struct wr_result *r = nth(results, ptrs, i);
+            size_t got;
+
+            if (r->stream != first->stream || r->start_ms != first->start_ms)
+                break;
+            got = wr_store__closed_record_encode(st, r, strlen(r->key), buf + len, cap - len);
+            if (got == 0) {
+                rc = WR_E_INVAL;
+                break;
+            }
+            len += got;
+            count++;
+            i++;
+        }
+        if (rc == WR_OK)
+            rc = wr_store__insert_set(st, st->cfg_db_id[first->stream], first->start_ms, false, buf,
+                                      len, count, &delta->rows_written);
+        if (rc == WR_OK && joined)
+            delta->checkpoint_logical_bytes += WR_STORE__SET_ROW_LOGICAL + len;
+    }
+    plat_free(buf);
+    return rc;
 }
 
 static int append_rows(struct wr_store *st, const struct wr_result *results,
@@ -95,18 +142,17 @@ static int append_rows(struct wr_store *st, const struct wr_result *results,
             delta.outbox_bytes += (int64_t)wr_store__row_bytes(key_len, blob_len);
             delta.rows_written++;
             delta.outbox_appended++;
-            /* The result row, and the window row it marks closed. */
             if (joined)
-                delta.checkpoint_logical_bytes += WR_STORE__RESULT_ROW_LOGICAL_FIXED + key_len +
-                                                  2 * (uint64_t)blob_len + 5;
+                delta.checkpoint_logical_bytes +=
+                    WR_STORE__RESULT_ROW_LOGICAL_FIXED + key_len + (uint64_t)blob_len;
         } else {
             rc = wr_store__fail(st, src, "appending results to the outbox");
         }
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);
-        if (rc == WR_OK)
-            rc = mark_window_closed(st, r, blob, blob_len, key_len);
     }
+    if (rc == WR_OK)
+        rc = mark_closed(st, results, ptrs, n, joined, &delta);
     rc = wr_store__unit_end(st, joined, &delta, rc);
     return wr_store__finish(st, rc);
 }

@@ -1215,6 +1215,7 @@ static void fill_state(const struct wr_window *w, const struct slot *sl, struct 
     st->revision = emitted ? sl->revision : 0;
     st->closed = emitted && (sl->flags & SLOT_CLOSED) != 0;
     st->processing_time = (sl->flags & SLOT_PROCESSING) != 0;
+    st->changed = (sl->flags & SLOT_DIRTY) != 0;
     st->agg = sl->agg;
 }
 
@@ -1267,6 +1268,14 @@ int wr_window_visit_all(const struct wr_window *w, wr_window_visit_fn visit, voi
             return rc;
     }
     return WR_OK;
+}
+
+void wr_window_mark_clean(struct wr_window *w)
+{
+    if (w == NULL)
+        return;
+    for (uint32_t id = 0; id < w->slot_hw; id++)
+        w->slots[id].flags &= (uint8_t)~SLOT_DIRTY;
 }
 
 void wr_window_mark_all_dirty(struct wr_window *w)
@@ -1332,10 +1341,6 @@ int wr_window_restore(struct wr_window *w, const struct wr_window_state *state)
     if (state->start_ms > TIME_LIMIT_MS || state->start_ms < -TIME_LIMIT_MS ||
         align_down(state->start_ms, s->size_ms) != state->start_ms)
         return WR_E_INVAL;
-    /* A closed window is only worth keeping for revisions (revise_late may have been turned off).
-     */
-    if (state->closed && !s->revise)
-        return WR_OK;
     hash = key_hash(state->stream, state->key, len);
     key_id = key_find(w, state->stream, state->key, hash);
     if (key_id != NIL) {
@@ -1346,6 +1351,10 @@ int wr_window_restore(struct wr_window *w, const struct wr_window_state *state)
             key_id = key_find(w, state->stream, state->key, hash);
         }
     }
+    /* A closed window is only worth keeping for revisions (revise_late may have been turned off);
+     * an earlier open state of it is gone with the release above. */
+    if (state->closed && !s->revise)
+        return WR_OK;
     res = reserve_window(w, state->stream, state->key, len, hash, &key_id);
     if (res != WR_WINDOW_ADDED)
         return WR_E_FULL;

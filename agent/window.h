@@ -92,6 +92,8 @@ struct wr_window_state {
     uint32_t revision;       /* revision of the last emission, or 0 */
     bool closed;             /* emitted and kept only for revisions */
     bool processing_time;    /* holds only processing-time events */
+    bool changed;            /* changed since the last complete checkpoint (set by visits;
+                                ignored by restore) */
     struct wr_agg agg;       /* agg.sketch: the window's sketch (borrowed), or NULL */
 };
 
@@ -168,6 +170,13 @@ int wr_window_checkpoint(struct wr_window *w, wr_window_visit_fn visit, void *ct
 int wr_window_visit_all(const struct wr_window *w, wr_window_visit_fn visit, void *ctx);
 
 /**
+ * Mark every window unchanged: for a checkpoint that wrote what
+ * wr_window_visit_all showed (state->changed), the counterpart of the
+ * clean-up wr_window_checkpoint does after its walk.
+ */
+void wr_window_mark_clean(struct wr_window *w);
+
+/**
  * Mark every window changed, so the next checkpoint writes them all again.
  * For a checkpoint whose walk succeeded but whose commit then failed.
  */
@@ -181,7 +190,10 @@ int wr_window_retention_floor(const struct wr_window *w, uint16_t stream, const 
                               int64_t *floor_ms);
 
 /**
- * Put back one window from a checkpoint (before any wr_window_add). Returns
+ * Put back one window from a checkpoint (before any wr_window_add). A later
+ * state of the same window replaces an earlier one; a closed state of a
+ * stream that does not revise removes it (checkpoints may record a window
+ * open, then closed). Returns
  * WR_OK, WR_E_INVAL (unknown stream, misaligned start), WR_E_FULL (key
  * limit or no free slot), WR_E_NOMEM. state->agg.sketch is borrowed and
  * copied; for a stream with sketches a state without one (an older

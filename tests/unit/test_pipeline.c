@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "metrics.h"
 #include "pipeline.h"
@@ -386,6 +387,67 @@ static void test_pipeline_checkpoint_does_not_wait_without_uplink(void **state)
     assert_int_equal(counter(f, WR_C_OUTBOX_PERSISTED), 2);
 }
 
+/* A new pipeline on the fixture's config, state dir and fakes; the old one is gone. */
+static void recreate(struct fixture *f)
+{
+    struct wr_pipeline_deps deps;
+
+    memset(&deps, 0, sizeof(deps));
+    deps.clock.mono_ms = fake_mono_ms;
+    deps.clock.wall_ms = fake_wall_ms;
+    deps.source_ops = &fake_source_ops;
+    deps.source = &f->source;
+    deps.uplink_ops = &fake_uplink_ops;
+    deps.uplink = &f->uplink;
+    f->uplink.n_msgs = 0;
+    assert_int_equal(wr_pipeline_create(f->cfg, &deps, &f->p), WR_OK);
+    assert_int_equal(wr_pipeline_start(f->p), WR_OK);
+}
+
+/*
+ * A crash that the RAM state does not survive (its files gone): the windows
+ * come back from the compact SQLite checkpoints, the second of which wrote
+ * only what changed, and close with every event that was checkpointed.
+ */
+static void test_pipeline_restores_compact_checkpoints(void **state)
+{
+    struct fixture *f = *state;
+    char path[256];
+
+    uplink_set_connected(&f->uplink, true);
+    offer(f, "a", 1, T0_MS + 1000);
+    offer(f, "b", 5, T0_MS + 1500);
+    wr_pipeline_run_once(f->p, 0);
+    advance_ms(5000); /* the first checkpoint */
+    wr_pipeline_run_once(f->p, 0);
+    offer(f, "a", 2, T0_MS + 2000);
+    offer(f, "a", 4, T0_MS + 2500);
+    wr_pipeline_run_once(f->p, 0);
+    advance_ms(5000); /* the second: only a changed */
+    wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(counter(f, WR_C_CHECKPOINTS), 2);
+    assert_true(counter(f, WR_C_CHECKPOINT_LOGICAL_BYTES) > 0);
+    assert_int_equal(counter(f, WR_C_RESULTS_EMITTED), 0);
+    /* The crash: no shutdown, and the RAM journal and snapshot are lost too. */
+    wr_pipeline_destroy(f->p);
+    f->p = NULL;
+    snprintf(path, sizeof(path), "%s/run/journal", f->dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/run/snapshot", f->dir);
+    unlink(path);
+    recreate(f);
+    assert_int_equal(wr_metrics_gauge(wr_pipeline_metrics(f->p), WR_G_RESTORE_SOURCE), 0);
+    uplink_set_connected(&f->uplink, true);
+    /* The restored clock (T0 + 2.5 s) plus the lateness passes the window's end 9.5 s on. */
+    offer(f, "z", 0, T0_MS + 13000);
+    wr_pipeline_run_once(f->p, 0);
+    advance_ms(500);
+    wr_pipeline_run_once(f->p, 0);
+    assert_int_equal(f->uplink.n_msgs, 1);
+    assert_non_null(strstr(f->uplink.msgs[0].payload, "\"count\":3,\"sum\":7"));
+    assert_non_null(strstr(f->uplink.msgs[0].payload, "\"count\":1,\"sum\":5"));
+}
+
 static void test_pipeline_idle_sleeps_until_next_deadline(void **state)
 {
     struct fixture *f = *state;
@@ -444,6 +506,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_checkpoint_does_not_wait_without_uplink,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_restores_compact_checkpoints, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_idle_sleeps_until_next_deadline, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_shutdown_stops_source_and_uplink, setup,

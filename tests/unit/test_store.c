@@ -216,7 +216,7 @@ static void test_store_open_creates_schema(void **state)
     assert_true(wr_store_bytes(st) >= 4096);
     wr_store_close(st);
 
-    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 3);
     assert_int_equal(sql_int(fx->path, "PRAGMA page_size"), 4096);
     assert_int_equal(sql_int(fx->path, "PRAGMA auto_vacuum"), 2); /* incremental */
     /* WAL is persistent in the file header (read/write versions 2). */
@@ -234,10 +234,10 @@ static void test_store_open_creates_schema(void **state)
         assert_false(file_exists(side));
     }
 
-    /* Reopening finds version 2 and migrates nothing. */
+    /* Reopening finds version 3 and migrates nothing. */
     opts_init(&o, fx->dir, names_ab, 2);
     assert_int_equal(wr_store_open(&o, &st), WR_OK);
-    assert_int_equal(o.found_schema_version, 2);
+    assert_int_equal(o.found_schema_version, 3);
     wr_store_close(st);
 }
 
@@ -254,7 +254,7 @@ static void test_store_open_empty_file_migrates(void **state)
     assert_int_equal(o.found_schema_version, 0);
     assert_false(o.recovered_from_corruption);
     wr_store_close(st);
-    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 3);
 }
 
 /* The version 1 schema exactly as shipped; a frozen copy, so a later migration is tested on it. */
@@ -389,8 +389,8 @@ static void test_store_open_v1_database(void **state)
     assert_int_equal(rows[0].result.revision, 1);
     assert_agg_equal(&rows[0].result.agg, &agg);
     wr_store_close(st);
-    /* Migrated to v2: windows keyed by (stream, start, key). */
-    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 2);
+    /* Migrated through v2 (windows keyed by (stream, start, key)) to v3 (window sets). */
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 3);
     assert_int_equal(sql_int(fx->path, "SELECT pk FROM pragma_table_info('windows') "
                                        "WHERE name = 'start_ms'"),
                      2);
@@ -402,15 +402,15 @@ static void test_store_open_newer_version_refused(void **state)
     struct wr_store_options o;
     struct wr_store *st = NULL;
 
-    sql_exec(fx->path, "CREATE TABLE future_thing (x); PRAGMA user_version = 3;");
+    sql_exec(fx->path, "CREATE TABLE future_thing (x); PRAGMA user_version = 4;");
     opts_init(&o, fx->dir, names_ab, 2);
     assert_int_equal(wr_store_open(&o, &st), WR_E_RANGE);
     assert_null(st);
-    assert_int_equal(o.found_schema_version, 3);
+    assert_int_equal(o.found_schema_version, 4);
     assert_false(o.recovered_from_corruption);
     /* Refused, not treated as corrupt: the file stays where it is, untouched. */
     assert_int_equal(count_corrupt_files(fx->dir, NULL, 0), 0);
-    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 3);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 4);
     assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE name='outbox'"),
                      0);
 }
@@ -513,10 +513,11 @@ static struct wr_window_state make_window(uint16_t stream, const char *key, int6
     return ws;
 }
 
+/* The last visit of a window: a later record is its newer state. */
 static const struct wr_window_state *find_window(const struct collected *c, uint16_t stream,
                                                  const char *key, int64_t start_ms)
 {
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = c->n; i-- > 0;)
         if (c->w[i].stream == stream && strcmp(c->w[i].key, key) == 0 &&
             c->w[i].start_ms == start_ms)
             return &c->w[i];
@@ -527,7 +528,19 @@ struct sketch_check {
     int visits;
     uint64_t count;
     double median;
+    bool last_closed;
 };
+
+/* Every visit overwrites: what is left is the window's newest state. */
+static int last_sketch_visit(void *ctx, const struct wr_window_state *ws)
+{
+    struct sketch_check *sc = ctx;
+
+    sc->visits++;
+    sc->last_closed = ws->closed;
+    sc->count = ws->agg.sketch != NULL ? wr_sketch_count(ws->agg.sketch) : 0;
+    return WR_OK;
+}
 
 /* The sketch is the store's and lives only for the call: look at it here. */
 static int check_sketch_visit(void *ctx, const struct wr_window_state *ws)
@@ -599,7 +612,7 @@ static void test_store_checkpoint_round_trip(void **state)
     assert_int_equal(wr_store_put_stream_clock(st, 0, INT64_MAX), WR_OK);
     assert_int_equal(wr_store_put_stream_clock(st, 1, -5), WR_OK);
     assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
-    /* A second checkpoint replaces a window in place. */
+    /* A second checkpoint adds a newer record of a window. */
     w[0].revision = 9;
     wr_agg_add(&w[0].agg, 42.0, T0 + 100);
     assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
@@ -614,7 +627,8 @@ static void test_store_checkpoint_round_trip(void **state)
     memset(&c, 0, sizeof(c));
     assert_int_equal(wr_store_load_windows(st, collect_window, &c, &skipped), WR_OK);
     assert_int_equal(skipped, 0);
-    assert_int_equal(c.n, 4);
+    assert_int_equal(c.n, 5); /* w[0] twice, the newer state last */
+    assert_int_equal(c.w[4].revision, 9);
     for (int i = 0; i < 4; i++) {
         const struct wr_window_state *got = find_window(&c, w[i].stream, w[i].key, w[i].start_ms);
 
@@ -651,10 +665,248 @@ static void test_store_outbox_append_marks_window_closed(void **state)
     st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
     memset(&c, 0, sizeof(c));
     assert_int_equal(wr_store_load_windows(st, collect_window, &c, &skipped), WR_OK);
+    /* The open record, then the closed one that supersedes it. */
+    assert_int_equal(c.n, 2);
+    assert_false(c.w[0].closed);
+    assert_true(c.w[1].closed);
+    assert_int_equal(c.w[1].revision, 2);
+    assert_agg_equal(&c.w[1].agg, &r.agg);
+    wr_store_close(st);
+}
+
+/* The version 2 schema exactly as shipped (windows keyed by stream, start, key): frozen. */
+static const char v2_schema[] =
+    "PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;"
+    "CREATE TABLE streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE stream_clocks (stream_id INTEGER PRIMARY KEY, max_event_ms INTEGER NOT NULL);"
+    "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, stream_id INTEGER NOT NULL,"
+    "  key BLOB NOT NULL, start_ms INTEGER NOT NULL, size_s INTEGER NOT NULL,"
+    "  revision INTEGER NOT NULL, agg BLOB NOT NULL);"
+    "CREATE INDEX outbox_window ON outbox (stream_id, key, start_ms);"
+    "CREATE TABLE windows (stream_id INTEGER NOT NULL, key BLOB NOT NULL,"
+    "  start_ms INTEGER NOT NULL, revision INTEGER NOT NULL, flags INTEGER NOT NULL,"
+    "  agg BLOB NOT NULL, PRIMARY KEY (stream_id, start_ms, key)) WITHOUT ROWID;"
+    "INSERT INTO streams VALUES (7, 'hum'), (9, 'temp');"
+    "INSERT INTO stream_clocks VALUES (9, 1700000123456);"
+    "PRAGMA user_version = 2;";
+
+#define V2_T INT64_C(1700000100000)
+
+static void insert_v2_window(const char *path, const char *key, int64_t start_ms, int flags,
+                             const struct wr_agg *agg)
+{
+    unsigned char blob[80];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+
+    encode_agg_le(agg, blob);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO windows VALUES (9, CAST(?1 AS BLOB), ?2, 2, ?3, ?4)",
+                           -1, &stmt, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, start_ms);
+    sqlite3_bind_int(stmt, 3, flags);
+    sqlite3_bind_blob(stmt, 4, blob, 80, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+}
+
+/*
+ * A database of schema version 2 (one row per window) opens, migrates to
+ * version 3 and restores its windows; its rows go with their period when a
+ * set replaces the period or the retention floor passes it, and a result of
+ * such a window is marked closed.
+ */
+static void test_store_open_v2_database(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const names[] = {"hum", "temp"};
+    struct wr_window_state ws = make_window(1, "dev2", V2_T + MIN_MS, 0, false, 5.0);
+    struct wr_result r = make_result(1, "dev1", V2_T + MIN_MS, 60, 0, 4.0);
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+    const struct wr_window_state *got;
+    unsigned char buf[256];
+    struct collected c;
+    struct wr_agg agg;
+    size_t len;
+
+    wr_agg_init(&agg);
+    wr_agg_add(&agg, 21.5, V2_T + 10);
+    wr_agg_add(&agg, -3.25, V2_T + 20);
+    sql_exec(fx->path, v2_schema);
+    insert_v2_window(fx->path, "dev1", V2_T, 3, &agg);
+    insert_v2_window(fx->path, "dev1", V2_T + MIN_MS, 0, &agg);
+    opts_init(&o, fx->dir, names, 2);
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    assert_int_equal(o.found_schema_version, 2);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, NULL), WR_OK);
+    assert_int_equal(c.n, 2);
+    got = find_window(&c, 1, "dev1", V2_T);
+    assert_non_null(got);
+    assert_true(got->closed && got->processing_time);
+    assert_int_equal(got->revision, 2);
+    assert_agg_equal(&got->agg, &agg);
+    got = find_window(&c, 1, "dev1", V2_T + MIN_MS);
+    assert_non_null(got);
+    assert_false(got->closed);
+
+    /* A result of a version 2 window: its period is known to hold windows, so it is marked. */
+    assert_int_equal(wr_store_outbox_append(st, &r, 1), WR_OK);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, NULL), WR_OK);
+    assert_int_equal(c.n, 3);
+    assert_true(find_window(&c, 1, "dev1", V2_T + MIN_MS)->closed);
+
+    /* A replacing set takes the period's rows with it; the retention floor the older ones. */
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    len = wr_store_window_record_encode(st, &ws, false, buf, sizeof(buf));
+    assert_int_equal(wr_store_put_window_set(st, 1, V2_T + MIN_MS, true, buf, len, 1, len), WR_OK);
+    assert_int_equal(wr_store_delete_windows_before(st, 1, V2_T + MIN_MS), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, NULL), WR_OK);
     assert_int_equal(c.n, 1);
-    assert_true(c.w[0].closed);
-    assert_int_equal(c.w[0].revision, 2);
-    assert_agg_equal(&c.w[0].agg, &r.agg);
+    assert_string_equal(c.w[0].key, "dev2");
+    wr_store_close(st);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 3);
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM windows"), 0);
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM window_sets"), 1);
+}
+
+/* Checkpoint records keep only what the stream's aggregates need; every field when asked. */
+static void test_store_records_keep_only_needed_fields(void **state)
+{
+    struct fixture *fx = *state;
+    static const unsigned aggs[] = {WR_AGG_COUNT | WR_AGG_SUM, WR_AGG_ALL};
+    struct wr_window_state lean = make_window(0, "a", T0, 0, false, 2.0);
+    struct wr_window_state full = make_window(1, "a", T0, 0, false, 2.0);
+    struct wr_store_options o;
+    struct wr_store *st = NULL;
+    const struct wr_window_state *got;
+    struct collected c;
+
+    opts_init(&o, fx->dir, names_ab, 2);
+    o.stream_aggregates = aggs;
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    /* key length, key, revision, flags, fields, count, then 8 bytes per double kept:
+     * count and sum take 14 bytes; all eight aggregates 62 plus the two event times. */
+    assert_int_equal(wr_store_window_record_size(st, &lean, false), 14);
+    assert_int_equal(wr_store_window_record_size(st, &full, false), 64);
+    assert_int_equal(wr_store_window_record_size(st, &lean, true), 64);
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &lean), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &full), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    wr_store_close(st);
+
+    assert_int_equal(wr_store_open(&o, &st), WR_OK);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, NULL), WR_OK);
+    assert_int_equal(c.n, 2);
+    got = find_window(&c, 1, "a", T0);
+    assert_non_null(got);
+    assert_agg_equal(&got->agg, &full.agg);
+    got = find_window(&c, 0, "a", T0);
+    assert_non_null(got);
+    assert_int_equal(got->agg.count, lean.agg.count);
+    assert_true(got->agg.sum == lean.agg.sum);
+    /* What was not kept is what a fresh aggregate has, or what the rest implies. */
+    assert_close(got->agg.mean, lean.agg.sum / (double)lean.agg.count, 1e-15);
+    assert_true(isinf(got->agg.min) && got->agg.min > 0);
+    assert_true(isinf(got->agg.max) && got->agg.max < 0);
+    assert_true(got->agg.m2 == 0.0);
+    assert_int_equal(got->agg.first_ms, INT64_MAX);
+    assert_int_equal(got->agg.last_ms, INT64_MIN);
+    wr_store_close(st);
+}
+
+/* A set that replaces is all its period has; one that adds is read after the earlier ones. */
+static void test_store_window_sets_replace_and_add(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    struct wr_window_state a = make_window(0, "a", T0, 0, false, 1.0);
+    struct wr_window_state b = make_window(0, "b", T0, 0, false, 2.0);
+    struct wr_window_state other = make_window(0, "a", T0 + MIN_MS, 0, false, 3.0);
+    unsigned char buf[512];
+    struct collected c;
+    size_t len;
+    size_t la;
+
+    /* Period T0: a and b replaced in; the next period has a window of its own. */
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    la = wr_store_window_record_encode(st, &a, false, buf, sizeof(buf));
+    assert_true(la > 0);
+    len = la + wr_store_window_record_encode(st, &b, false, buf + la, sizeof(buf) - la);
+    assert_int_equal(wr_store_put_window_set(st, 0, T0, true, buf, len, 2, len), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &other), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    /* b changes: an adding set with b alone. */
+    wr_agg_add(&b.agg, 100.0, T0 + 10);
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    len = wr_store_window_record_encode(st, &b, false, buf, sizeof(buf));
+    assert_int_equal(wr_store_put_window_set(st, 0, T0, false, buf, len, 1, len), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, NULL), WR_OK);
+    assert_int_equal(c.n, 4);
+    assert_agg_equal(&find_window(&c, 0, "b", T0)->agg, &b.agg);
+    assert_agg_equal(&find_window(&c, 0, "a", T0)->agg, &a.agg);
+    /* A replacing set with a alone: b is gone from the period, the other period stays. */
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    len = wr_store_window_record_encode(st, &a, false, buf, sizeof(buf));
+    assert_int_equal(wr_store_put_window_set(st, 0, T0, true, buf, len, 1, len), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, NULL), WR_OK);
+    assert_int_equal(c.n, 2);
+    assert_null(find_window(&c, 0, "b", T0));
+    assert_non_null(find_window(&c, 0, "a", T0));
+    assert_non_null(find_window(&c, 0, "a", T0 + MIN_MS));
+    /* Replacing with nothing empties the period; bad arguments change nothing. */
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_put_window_set(st, 0, T0, true, NULL, 0, 0, 0), WR_OK);
+    assert_int_equal(wr_store_put_window_set(st, 0, T0, false, NULL, 4, 1, 0), WR_E_INVAL);
+    assert_int_equal(wr_store_put_window_set(st, 0, T0, false, buf, 0, 1, 0), WR_E_INVAL);
+    assert_int_equal(wr_store_put_window_set(st, 2, T0, false, buf, len, 1, 0), WR_E_INVAL);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    assert_int_equal(wr_store_put_window_set(st, 0, T0, false, buf, len, 1, 0), WR_E_STATE);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, NULL), WR_OK);
+    assert_int_equal(c.n, 1);
+    wr_store_close(st);
+    assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM window_sets"), 1);
+}
+
+/* A set whose records do not decode is skipped and counted; the others are restored. */
+static void test_store_window_set_garbage_skipped(void **state)
+{
+    struct fixture *fx = *state;
+    struct wr_store *st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    struct wr_window_state a = make_window(0, "a", T0, 0, false, 1.0);
+    struct wr_window_state b = make_window(1, "b", T0, 0, false, 1.0);
+    struct collected c;
+    size_t skipped = 0;
+
+    assert_int_equal(wr_store_checkpoint_begin(st), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &a), WR_OK);
+    assert_int_equal(wr_store_put_window(st, &b), WR_OK);
+    assert_int_equal(wr_store_checkpoint_commit(st), WR_OK);
+    wr_store_close(st);
+    /* a's set: right format byte, records cut short; then one with an unknown format. */
+    sql_exec(fx->path, "UPDATE window_sets SET states = X'0101' WHERE seq = 1;"
+                       "INSERT INTO window_sets VALUES (9, 1, 0, 3, X'07AABB');");
+    st = open_ok(fx->dir, names_ab, 2, 0, WR_ON_FULL_ROLLUP);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(wr_store_load_windows(st, collect_window, &c, &skipped), WR_OK);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.w[0].key, "b");
+    assert_int_equal(skipped, 4);
     wr_store_close(st);
 }
 
@@ -956,7 +1208,8 @@ static void test_store_outbox_joins_checkpoint(void **state)
 
     wr_store_get_stats(st, &stats);
     assert_int_equal(stats.transactions, 1);
-    assert_int_equal(stats.rows_written, 4);
+    /* The window's set, three results, and a closed mark for r[0] (the window's period). */
+    assert_int_equal(stats.rows_written, 5);
     assert_int_equal(stats.outbox_rows, 3);
     assert_true(stats.db_bytes > 0);
     wr_store_close(st);
@@ -1433,10 +1686,12 @@ static void test_store_outbox_row_keeps_sketch(void **state)
         ids[i] = rows[i].id;
     }
 
-    /* The checkpointed window (T0, key a) was marked closed with its result's sketch. */
+    /* The checkpointed window (T0, key a) was marked closed with its result's sketch: its
+     * open record, then the closed mark that supersedes it. */
     memset(&sc, 0, sizeof(sc));
-    assert_int_equal(wr_store_load_windows(st, check_sketch_visit, &sc, NULL), WR_OK);
-    assert_int_equal(sc.visits, 1);
+    assert_int_equal(wr_store_load_windows(st, last_sketch_visit, &sc, NULL), WR_OK);
+    assert_int_equal(sc.visits, 2);
+    assert_true(sc.last_closed);
     assert_int_equal(sc.count, 50);
 
     assert_int_equal(wr_store_outbox_delete(st, ids, 40), WR_OK);
@@ -1959,7 +2214,7 @@ static void test_store_corrupt_random_file_moved_aside(void **state)
     assert_int_equal(stats.corruptions, 1);
     check_fresh_store_works(st);
     wr_store_close(st);
-    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 3);
 }
 
 static void test_store_corrupt_pages_moved_aside(void **state)
@@ -2176,6 +2431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_open_creates_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_empty_file_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_v1_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_v2_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_invalid_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_locked_by_other, setup, teardown),
@@ -2185,6 +2441,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_outbox_append_marks_window_closed, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_store_records_keep_only_needed_fields, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_window_sets_replace_and_add, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_window_set_garbage_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_restore_skips_removed_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_checkpoint_state_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_retention_delete, setup, teardown),

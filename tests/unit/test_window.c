@@ -806,6 +806,40 @@ static void test_window_restore_round_trip(void **state)
     wr_window_destroy(b);
 }
 
+/* Checkpoints may hold a window open, then closed: the closed state removes it (no revisions). */
+static void test_window_restore_closed_after_open_removes(void **state)
+{
+    struct wr_window_stream_params sp = stream_params();
+    struct wr_window *w;
+    struct wr_window_state st;
+    struct wr_window_stats stats;
+
+    (void)state;
+    w = make1(&sp);
+    memset(&st, 0, sizeof(st));
+    snprintf(st.key, sizeof(st.key), "%s", "one");
+    st.start_ms = 10000;
+    wr_agg_init(&st.agg);
+    wr_agg_add(&st.agg, 1.0, 10500);
+    assert_int_equal(wr_window_restore(w, &st), WR_OK);
+    wr_window_get_stats(w, &stats);
+    assert_int_equal(stats.windows_open, 1);
+    st.closed = true;
+    st.revision = 0;
+    assert_int_equal(wr_window_restore(w, &st), WR_OK);
+    wr_window_get_stats(w, &stats);
+    assert_int_equal(stats.windows_open, 0);
+    assert_int_equal(stats.windows_retained, 0);
+    /* Nothing left to emit, however far the clock goes. */
+    {
+        struct wr_now now = at(1000000);
+
+        assert_int_equal(wr_window_set_stream_clock(w, 0, 20000, &now), WR_OK);
+    }
+    assert_int_equal(advance(w, 1000000, &sink), 0);
+    wr_window_destroy(w);
+}
+
 static void test_window_restore_respects_key_limit(void **state)
 {
     struct wr_window_stream_params sp = stream_params();
@@ -1505,6 +1539,7 @@ int main(void)
         T(test_window_checkpoint_dirty_tracking),
         T(test_window_visit_all_leaves_dirty_state_alone),
         T(test_window_restore_round_trip),
+        T(test_window_restore_closed_after_open_removes),
         T(test_window_restore_respects_key_limit),
         T(test_window_retention_floor),
         T(test_window_retention_floor_follows_idle_clock),
