@@ -207,6 +207,8 @@ static void test_fleet_push_accepted_written_then_applied(void **state)
     assert_int_equal(poll_push(&next, &diff, hash), WR_FLEET_ACCEPTED);
     assert_non_null(next);
     assert_int_equal(next->streams[0].priority, 3);
+    wr_config_free(next); /* applying it is main.c's */
+    next = NULL;
     assert_true(wr_fleet_push_pending(fx.push));
     assert_int_equal(fake_up.reports, 0); /* no outcome yet */
     /* Written byte for byte, and the file watch does not take our own write for news. */
