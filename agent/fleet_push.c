@@ -34,6 +34,7 @@ struct wr_fleet_push {
     char state_topic[WR_CFG_STR_MAX];
     char *report; /* the latest, REPORT_MAX bytes */
     size_t report_len;
+    bool report_unsent; /* no uplink has it acknowledged: give it to the next one */
 
     /* The accepted push being applied, and what the file held before it. */
     bool pending;
@@ -121,9 +122,14 @@ static void publish_report(struct wr_fleet_push *fp)
 {
     int rc;
 
-    if (fp->ops == NULL || fp->up == NULL || fp->report_len == 0 || fp->state_topic[0] == '\0')
+    if (fp->report_len == 0 || fp->state_topic[0] == '\0')
         return;
+    if (fp->ops == NULL || fp->up == NULL) {
+        fp->report_unsent = true;
+        return;
+    }
     rc = fp->ops->publish_report(fp->up, fp->state_topic, fp->report, fp->report_len);
+    fp->report_unsent = rc != WR_OK;
     if (rc != WR_OK)
         PLAT_WARN(MOD, "outcome report not queued for %s: %s", fp->state_topic, wr_strerror(rc));
 }
@@ -133,13 +139,18 @@ void wr_fleet_push_attach(struct wr_fleet_push *fp, const struct wr_config *runn
 {
     if (fp == NULL || running == NULL)
         return;
+    /* The uplink going away (stopped: it had its last chance) may not have got it through. */
+    if (fp->ops != NULL && fp->up != NULL && fp->ops->report_pending != NULL &&
+        fp->ops->report_pending(fp->up))
+        fp->report_unsent = true;
     fp->ops = ops != NULL && ops->publish_report != NULL ? ops : NULL;
     fp->up = up;
     if (wr_config_expand_topic(running->fleet.state_topic, fp->agent_id, fp->state_topic,
                                sizeof(fp->state_topic)) != WR_OK)
         fp->state_topic[0] = '\0';
     wr_fleet_inbox_set_limit(fp->inbox, running->fleet.max_envelope_bytes);
-    publish_report(fp);
+    if (fp->report_unsent && fp->ops != NULL)
+        publish_report(fp);
 }
 
 static void report(struct wr_fleet_push *fp, enum wr_fleet_result result, uint64_t version,

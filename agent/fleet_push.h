@@ -60,9 +60,9 @@ uint64_t wr_fleet_push_version_of(const struct wr_fleet_push *fp, const char *ha
 
 /**
  * From now on reports go through up (ops borrowed, up until the next attach
- * or destroy), for the running config (borrowed likewise: its state topic
- * and size limit). The latest report of this run is published on it again,
- * in case the previous uplink stopped before the broker had it.
+ * or destroy; NULL, NULL detaches), for the running config (borrowed
+ * likewise: its state topic and size limit). A report the previous uplink
+ * still held unacknowledged (ops->report_pending) is published on the new one.
  */
 void wr_fleet_push_attach(struct wr_fleet_push *fp, const struct wr_config *running,
                           const struct wr_uplink_ops *ops, struct wr_uplink *up);

@@ -718,6 +718,18 @@ static int paho_publish_report(struct wr_uplink *up, const char *topic, const vo
     return WR_OK;
 }
 
+static bool paho_report_pending(const struct wr_uplink *up)
+{
+    bool pending;
+
+    if (up == NULL)
+        return false;
+    plat_mutex_lock(up->lock);
+    pending = up->report_pending;
+    plat_mutex_unlock(up->lock);
+    return pending;
+}
+
 static bool paho_connected(const struct wr_uplink *up)
 {
     return up != NULL && atomic_load(&up->connected);
@@ -767,6 +779,7 @@ const struct wr_uplink_ops wr_uplink_paho_ops = {
     .publish = paho_publish,
     .publish_status = paho_publish_status,
     .publish_report = paho_publish_report,
+    .report_pending = paho_report_pending,
     .connected = paho_connected,
     .stop = paho_stop,
 };

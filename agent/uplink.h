@@ -78,6 +78,8 @@ struct wr_uplink_ops {
      */
     int (*publish_report)(struct wr_uplink *up, const char *topic, const void *payload,
                           size_t len);
+    /** True while a report waits for its acknowledgement (e.g. after stop). Thread-safe. */
+    bool (*report_pending)(const struct wr_uplink *up);
     /** True while connected. Thread-safe. */
     bool (*connected)(const struct wr_uplink *up);
     /**

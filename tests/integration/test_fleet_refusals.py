@@ -116,6 +116,7 @@ class FleetRefusalTest(unittest.TestCase):
             self.assertEqual(metric(agent, REFUSED), refused)
             self.assertEqual(agent.log_text().count("applying the new config from"), 2)
             self.assertEqual(read(agent.path), running)
+            self.assertEqual(states.count(), 2 + len(cases), states.reports)  # one each
             with open(agent.config["agent"]["state_dir"] + "/fleet-version") as f:
                 self.assertEqual(f.read().split()[0], "10")
             self.assertEqual(agent.stop(), 0)

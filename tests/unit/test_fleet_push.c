@@ -33,6 +33,7 @@ static struct fixture fx;
 /* ---- a fake uplink that keeps the reports ---------------------------------------------------- */
 
 struct wr_uplink {
+    bool unacknowledged;
     int reports;
     char topic[256];
     char last[8192];
@@ -50,7 +51,13 @@ static int fake_report(struct wr_uplink *up, const char *topic, const void *payl
     return WR_OK;
 }
 
-static const struct wr_uplink_ops fake_ops = {.publish_report = fake_report};
+static bool fake_pending(const struct wr_uplink *up)
+{
+    return up->unacknowledged;
+}
+
+static const struct wr_uplink_ops fake_ops = {.publish_report = fake_report,
+                                              .report_pending = fake_pending};
 
 /* ---- helpers ----------------------------------------------------------------------------------
  */
@@ -367,11 +374,27 @@ static void test_fleet_push_attach_republishes_and_disabled_ignores(void **state
     deliver("x", 1);
     assert_int_equal(poll_push(&next, &diff, hash), WR_FLEET_REFUSED);
     assert_int_equal(fake_up.reports, 1);
-    /* A new uplink (a reload) gets the latest report again; a detached one nothing. */
+    /* A reload: the old uplink had it acknowledged, the new one is not bothered with it. */
     wr_fleet_push_attach(fx.push, fx.running, NULL, NULL);
+    wr_fleet_push_attach(fx.push, fx.running, &fake_ops, &fake_up);
     assert_int_equal(fake_up.reports, 1);
+    /* The old uplink stopped with it unacknowledged: the new one gets it, once. */
+    fake_up.unacknowledged = true;
+    wr_fleet_push_attach(fx.push, fx.running, NULL, NULL);
+    assert_int_equal(fake_up.reports, 1); /* detached: nowhere to send */
+    fake_up.unacknowledged = false;
     wr_fleet_push_attach(fx.push, fx.running, &fake_ops, &fake_up);
     assert_int_equal(fake_up.reports, 2);
+    wr_fleet_push_attach(fx.push, fx.running, NULL, NULL);
+    wr_fleet_push_attach(fx.push, fx.running, &fake_ops, &fake_up);
+    assert_int_equal(fake_up.reports, 2);
+    /* A report made while detached goes to the next uplink. */
+    wr_fleet_push_attach(fx.push, fx.running, NULL, NULL);
+    deliver("y", 1);
+    assert_int_equal(poll_push(&next, &diff, hash), WR_FLEET_REFUSED);
+    assert_int_equal(fake_up.reports, 2);
+    wr_fleet_push_attach(fx.push, fx.running, &fake_ops, &fake_up);
+    assert_int_equal(fake_up.reports, 3);
     /* With fleet disabled, what arrives is dropped unjudged. */
     snprintf(text, sizeof(text),
              "{\"agent\":{\"id\":\"gw-1\"},\"upstream\":{\"uri\":\"tcp://127.0.0.1:1884\"},"
@@ -381,7 +404,7 @@ static void test_fleet_push_attach_republishes_and_disabled_ignores(void **state
     assert_int_equal(wr_fleet_push_poll(fx.push, off, fx.running_hash, &next, &diff, hash),
                      WR_FLEET_IGNORED);
     assert_int_equal(poll_push(&next, &diff, hash), WR_FLEET_IGNORED); /* taken: gone */
-    assert_int_equal(fake_up.reports, 2);
+    assert_int_equal(fake_up.reports, 3);
     wr_config_free(off);
 }
 
