@@ -342,8 +342,15 @@ def wear_case(ctx, keys, rate, size_s, storage, measure_s, settle_s=4):
         wb = s1.write_bytes - s0.write_bytes
         # Whatever byte counters this build has (written, logical checkpoint bytes ...).
         counters = {k: m1[k] - m0[k] for k in m1 if k.endswith("bytes_total") and k in m0}
+        # A checkpoint's write amplification: physical bytes around each checkpoint over the
+        # logical bytes of the state it wrote (builds that count both).
+        phys = counters.get("windrow_checkpoint_written_bytes_total")
+        logical = counters.get("windrow_checkpoint_logical_bytes_total")
+        persisted = (m1.get("windrow_outbox_persisted_results_total", 0) -
+                     m0.get("windrow_outbox_persisted_results_total", 0))
         return {"keys": keys, "rate": rate, "size_s": size_s, "storage": storage,
-                "byte_counters": counters,
+                "byte_counters": counters, "persisted_results": persisted,
+                "checkpoint_ratio": phys / logical if phys is not None and logical else None,
                 "seconds": dt, "write_bytes": wb, "mb_per_min": wb * 60 / dt / 1e6,
                 "checkpoints": ckpts, "store_bytes": store_bytes,
                 "per_checkpoint": (store_bytes if store_bytes is not None else wb) / ckpts
@@ -374,10 +381,13 @@ def step_wear(ctx):
         if r["checkpoints"] and r["byte_counters"]:
             pc += "; per checkpoint by metric: " + ", ".join(
                 "%s %.0f" % (k, v / r["checkpoints"]) for k, v in sorted(r["byte_counters"].items()))
+        if r["checkpoint_ratio"] is not None:
+            pc += "; checkpoint physical/logical %.2f" % r["checkpoint_ratio"]
+        pc += "; outbox results persisted %d" % r["persisted_results"]
         log("wear %d keys, %d ev/s QoS 1, %d s windows, %s: %.3f MB/min written "
-            "(/proc/pid/io write_bytes over %.0f s; %.1f GB/day); %s" % (
+            "(/proc/pid/io write_bytes over %.0f s; %.0f MB/day, %.2f GB/day); %s" % (
                 keys, rate, size_s, label, r["mb_per_min"], r["seconds"],
-                r["mb_per_min"] * 1440 / 1000, pc))
+                r["mb_per_min"] * 1440, r["mb_per_min"] * 1440 / 1000, pc))
     ctx.results["wear"] = out
 
 
@@ -507,10 +517,10 @@ def step_outage(ctx):
         wb = s1.write_bytes - s0.write_bytes
         dt = s1.t - s0.t
         log("outage: uplink down %.0f s at %d ev/s QoS 1 (%d keys, 1 s windows): %d bytes written "
-            "during it (%.3f MB/min), backlog %d results drained in %.1f s; windows exact %d/%d, "
-            "lost %d, counted twice %d, duplicate deliveries %d" % (
-                dt, rate, keys, wb, wb * 60 / dt / 1e6, backlog, took, v["exact"], v["windows"],
-                v["lost"], v["extra"], v["duplicates"]))
+            "during it (%.3f MB/min, %.0f MB per day of outage), backlog %d results drained in "
+            "%.1f s; windows exact %d/%d, lost %d, counted twice %d, duplicate deliveries %d" % (
+                dt, rate, keys, wb, wb * 60 / dt / 1e6, wb * 86400 / dt / 1e6, backlog, took,
+                v["exact"], v["windows"], v["lost"], v["extra"], v["duplicates"]))
         ctx.results["outage"] = {"seconds": dt, "write_bytes": wb, "backlog": backlog,
                                  "drain_s": took, "verify": v}
 
