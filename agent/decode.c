@@ -802,8 +802,9 @@ static void jstr_queue_utf8(struct jstr_iter *it, unsigned cp)
 static int jstr_next(struct jstr_iter *it)
 {
     char c;
-    unsigned cp;
-    unsigned lo;
+    /* read_hex4 leaves them unset only for bad hex, which validation ruled out. */
+    unsigned cp = 0;
+    unsigned lo = 0xDC00;
 
     if (it->next_pending < it->n_pending)
         return it->pending[it->next_pending++];
