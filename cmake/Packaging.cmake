@@ -130,11 +130,14 @@ set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
 # SHLIBDEPS) only works for the host architecture, and one list keeps the
 # three profiles' packages alike. The versions are what dpkg-shlibdeps
 # derives from Debian 12's symbols files for the amd64 binary (the symbol
-# versions are the same on arm64 and armhf). scripts/build-target.sh checks
-# the binary's NEEDED entries against this list on every build, and on the
-# native profile compares it with dpkg-shlibdeps' own answer.
+# versions are the same on arm64 and armhf), except libc6: the amd64 binary
+# uses packed relative relocations (cmake/Size.cmake), which need glibc 2.36
+# (GLIBC_ABI_DT_RELR, not in the symbols file), and one list serves the three
+# profiles. scripts/build-target.sh checks the binary's NEEDED entries against
+# this list on every build, and on the native profile compares it with
+# dpkg-shlibdeps' own answer.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "libc6 (>= 2.34)"
+    "libc6 (>= 2.36)"
     "libpaho-mqtt1.3 (>= 1.3.0)"
     "libsqlite3-0 (>= 3.20.0)"
     "libcjson1 (>= 1.7.13)"

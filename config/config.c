@@ -102,7 +102,7 @@ static void store_integer(void *base, const struct wr_cfg__field *f, double v)
 {
     void *p = member(base, f->off);
 
-    switch (f->kind) {
+    switch ((enum wr_cfg__kind)f->kind) {
     case WR_CFG__U8:
         *(uint8_t *)p = (uint8_t)v;
         break;
@@ -125,7 +125,7 @@ static void apply_defaults(const struct wr_cfg__field *fields, void *base, struc
     for (const struct wr_cfg__field *f = fields; f->name != NULL; f++) {
         void *p = member(base, f->off);
 
-        switch (f->kind) {
+        switch ((enum wr_cfg__kind)f->kind) {
         case WR_CFG__STR:
         case WR_CFG__STR_ENUM: {
             const char *d = f->def_str != NULL ? f->def_str : "";
@@ -210,7 +210,7 @@ static void parse_string(struct parse_ctx *c, const cJSON *v, const struct wr_cf
         return;
     }
     if (len >= f->size) {
-        err_add(c, path, "too long (max %zu)", f->size - 1);
+        err_add(c, path, "too long (max %zu)", (size_t)f->size - 1);
         return;
     }
     if ((f->flags & WR_CFG__NONEMPTY) != 0 && len == 0) {
@@ -393,7 +393,7 @@ static void parse_streams(struct parse_ctx *c, const cJSON *v, struct wr_config 
 static void parse_value(struct parse_ctx *c, const cJSON *v, const struct wr_cfg__field *f,
                         void *base, const char *path, struct wr_config *cfg)
 {
-    switch (f->kind) {
+    switch ((enum wr_cfg__kind)f->kind) {
     case WR_CFG__STR:
     case WR_CFG__STR_ENUM:
     case WR_CFG__ENUM:

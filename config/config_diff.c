@@ -26,7 +26,7 @@ static bool field_equal(const struct wr_cfg__field *f, const void *a, const void
     const void *pa = member(a, f->off);
     const void *pb = member(b, f->off);
 
-    switch (f->kind) {
+    switch ((enum wr_cfg__kind)f->kind) {
     case WR_CFG__STR:
     case WR_CFG__STR_ENUM:
         return strncmp(pa, pb, f->size) == 0;

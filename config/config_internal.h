@@ -35,22 +35,31 @@ enum wr_cfg__kind {
 #define WR_CFG__REQUIRED 0x1u /* no default: absence is an error */
 #define WR_CFG__NONEMPTY 0x2u /* strings: "" is an error */
 
+/*
+ * Laid out small (pointers first, then the doubles, then narrow integers;
+ * the pointer pairs that never occur together share a slot): the tables are
+ * some 120 rows, linked into the binary as they are.
+ */
 struct wr_cfg__field {
-    const char *name; /* NULL ends a table */
-    enum wr_cfg__kind kind;
-    unsigned flags;
-    size_t off;     /* offset of the member in the base struct */
-    size_t size;    /* strings: buffer size including the NUL */
-    size_t has_off; /* OPT_DOUBLE: offset of its bool */
-    double min;     /* numbers: inclusive range */
-    double max;
-    double def;                      /* numeric default (ENUM: index, BOOL: 0/1, AGGS: bits) */
-    const char *def_str;             /* string default; NULL = "" */
-    const char *const *names;        /* ENUM, STR_ENUM: allowed values, NULL-terminated */
-    const struct wr_cfg__field *sub; /* OBJECT */
+    const char *name;    /* NULL ends a table */
+    const char *def_str; /* string default; NULL = "" */
+    union {
+        const char *const *names;        /* ENUM, STR_ENUM, AGGS: allowed values, NULL-terminated */
+        const struct wr_cfg__field *sub; /* OBJECT */
+    };
     /* Extra checks; on false they write the reason (without the path) into why. */
-    bool (*check_str)(const char *value, char *why, size_t why_len);
-    bool (*check_num)(double value, char *why, size_t why_len);
+    union {
+        bool (*check_str)(const char *value, char *why, size_t why_len); /* strings */
+        bool (*check_num)(double value, char *why, size_t why_len);      /* numbers */
+    };
+    double min; /* numbers: inclusive range */
+    double max;
+    double def;       /* numeric default (ENUM: index, BOOL: 0/1, AGGS: bits) */
+    uint32_t off;     /* offset of the member in the base struct */
+    uint32_t size;    /* strings: buffer size including the NUL */
+    uint32_t has_off; /* OPT_DOUBLE, QUANTILES: offset of its bool or count */
+    uint8_t kind;     /* enum wr_cfg__kind */
+    uint8_t flags;    /* WR_CFG__REQUIRED, WR_CFG__NONEMPTY */
 };
 
 extern const struct wr_cfg__field wr_config__top_fields[];

@@ -134,7 +134,7 @@ static void put_value(struct out_buf *b, const struct wr_cfg__field *f, const vo
 {
     const void *p = member(base, f->off);
 
-    switch (f->kind) {
+    switch ((enum wr_cfg__kind)f->kind) {
     case WR_CFG__STR:
     case WR_CFG__STR_ENUM:
         put_json_string(b, p);

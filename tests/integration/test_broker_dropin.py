@@ -52,14 +52,18 @@ class DebianLayoutBroker(Broker):
         return self._spawn()
 
     def _spawn(self):
-        self.proc = subprocess.Popen([harness.MOSQUITTO, "-c", self.conf],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Config errors go to stderr, before the log file is set up.
+        errpath = self.log + ".stderr"
+        with open(errpath, "a") as err:
+            self.proc = subprocess.Popen([harness.MOSQUITTO, "-c", self.conf],
+                                         stdout=subprocess.DEVNULL, stderr=err)
         wait_for(lambda: harness.port_open(self.port) or self.proc.poll() is not None, 10,
                  "mosquitto %s on port %d" % (self.name, self.port))
         if self.proc.poll() is not None:
-            err = self.proc.stderr.read().decode(errors="replace")
-            log = open(self.log).read() if os.path.exists(self.log) else ""
-            raise AssertionError("mosquitto refused the drop-in layout: %s %s" % (err, log))
+            text = open(errpath).read()
+            if os.path.exists(self.log):
+                text += open(self.log).read()
+            raise AssertionError("mosquitto refused the drop-in layout: %s" % text)
         return self
 
 
