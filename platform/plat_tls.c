@@ -483,7 +483,15 @@ static void describe_handshake_failure(struct plat_tls *t, int mrc, const char *
                t->ssl.in_msgtype == MBEDTLS_SSL_MSG_ALERT && t->ssl.in_msglen >= 2) {
         /* mbedTLS keeps the alert record in in_msg: [level, description]. */
         plat_tls_describe_alert(t->ssl.in_msg[1], why, sizeof(why));
-        set_err(err, err_len, "handshake failed: %s sent %s", endpoint, why);
+        /* Asked for a certificate we do not have: say so whichever of the
+         * server's alert or its reset reaches us first (see below). */
+        if (t->ssl.client_auth != 0 && mbedtls_pk_get_type(&t->key) == MBEDTLS_PK_NONE)
+            set_err(err, err_len,
+                    "handshake failed: %s requires a client certificate and none is "
+                    "configured (it sent %s)",
+                    endpoint, why);
+        else
+            set_err(err, err_len, "handshake failed: %s sent %s", endpoint, why);
     } else if ((mrc == MBEDTLS_ERR_SSL_CONN_EOF || mrc == MBEDTLS_ERR_NET_CONN_RESET) &&
                t->ssl.client_auth != 0 && t->ssl.state > MBEDTLS_SSL_CLIENT_CERTIFICATE) {
         /*
