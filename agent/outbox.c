@@ -508,18 +508,8 @@ static int keep_peeked_sketch(struct wr_outbox *ob, struct wr_result *r)
         r->sketch_len = 0;
         return WR_OK;
     }
-    if (need > ob->peek_bytes_cap) {
-        size_t cap = ob->peek_bytes_cap < 1024 ? 1024 : ob->peek_bytes_cap;
-        uint8_t *grown;
-
-        while (cap < need)
-            cap *= 2;
-        grown = plat_realloc(ob->peek_bytes, cap);
-        if (grown == NULL)
-            return WR_E_NOMEM;
-        ob->peek_bytes = grown;
-        ob->peek_bytes_cap = cap;
-    }
+    if (plat_mem_reserve(&ob->peek_bytes, &ob->peek_bytes_cap, need, 1024) != 0)
+        return WR_E_NOMEM;
     memcpy(ob->peek_bytes + ob->peek_bytes_len, r->sketch, r->sketch_len);
     ob->peek_bytes_len = need;
     r->sketch = NULL;

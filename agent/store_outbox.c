@@ -190,18 +190,8 @@ static int keep_sketch(struct wr_store *st, size_t *used, struct wr_result *r)
 
     if (r->sketch_len == 0)
         return WR_OK;
-    if (need > st->read_cap) {
-        size_t cap = st->read_cap < 4096 ? 4096 : st->read_cap;
-        uint8_t *grown;
-
-        while (cap < need)
-            cap *= 2;
-        grown = plat_realloc(st->read_bytes, cap);
-        if (grown == NULL)
-            return WR_E_NOMEM;
-        st->read_bytes = grown;
-        st->read_cap = cap;
-    }
+    if (plat_mem_reserve(&st->read_bytes, &st->read_cap, need, 4096) != 0)
+        return WR_E_NOMEM;
     memcpy(st->read_bytes + *used, r->sketch, r->sketch_len);
     *used = need;
     r->sketch = NULL;

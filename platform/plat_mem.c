@@ -51,3 +51,21 @@ char *plat_strdup(const char *s)
         memcpy(copy, s, len);
     return copy;
 }
+
+int plat_mem_reserve(uint8_t **buf, size_t *cap, size_t need, size_t min_cap)
+{
+    size_t grown_cap;
+    uint8_t *grown;
+
+    if (need <= *cap)
+        return 0;
+    grown_cap = *cap < min_cap ? min_cap : *cap;
+    while (grown_cap < need)
+        grown_cap *= 2;
+    grown = plat_realloc(*buf, grown_cap);
+    if (grown == NULL)
+        return -1;
+    *buf = grown;
+    *cap = grown_cap;
+    return 0;
+}

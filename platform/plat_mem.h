@@ -2,6 +2,7 @@
 #define PLAT_MEM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Every allocation in Windrow goes through these wrappers so that tests can
@@ -14,6 +15,12 @@ void *plat_realloc(void *ptr, size_t size);
 void plat_free(void *ptr);
 /** Duplicate a NUL-terminated string through plat_malloc; NULL on failure or NULL input. */
 char *plat_strdup(const char *s);
+
+/**
+ * Make *buf hold at least need bytes, growing by doubling from min_cap and
+ * keeping its contents. Returns 0, or -1 (buffer unchanged) when out of memory.
+ */
+int plat_mem_reserve(uint8_t **buf, size_t *cap, size_t need, size_t min_cap);
 
 struct plat_mem_hooks {
     void *(*malloc_fn)(size_t size);
